@@ -1,0 +1,227 @@
+/* app.c - mux_app_main(): the command line every mux program shares.
+ * Defaults < config file (-c) < flags; the ready line once listening; exit
+ * codes 0 (graceful stop), 1 (runtime failure), 2 (usage or config). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compiler.h"
+#include "mux/mux.h"
+
+#define MAX_APP_FLAGS 16
+#define MAX_SETTINGS 64
+
+/* A flag's value, applied after the config file was loaded. */
+struct setting {
+    const struct mux_config_key *key;
+    void *base;
+    const char *value;
+    const char *source;
+};
+
+struct cli {
+    const char *config_path;
+    struct setting settings[MAX_SETTINGS];
+    unsigned nsettings;
+    const char *listen[MUX_MAX_LISTEN];
+    unsigned nlisten;
+};
+
+enum { OPT_POLLER = 1000, OPT_EDGE, OPT_LOG_LEVEL, OPT_APP_BASE };
+
+static void usage(FILE *f, const struct mux_app *app)
+{
+    fprintf(f,
+            "usage: %s [options]\n%s%s"
+            "\n"
+            "  -c, --config FILE      libconfig file (see apps/mux.conf for every key)\n"
+            "  -l, --listen HOST:PORT listen address, repeatable (\"[::1]:7000\"; port 0 = any)\n"
+            "  -w, --workers N        worker threads (0 = one per CPU)\n"
+            "      --poller NAME      epoll | poll | select\n"
+            "      --edge             edge-triggered epoll\n"
+            "      --log-level LEVEL  error | warn | info | debug\n",
+            app->name, app->summary ? app->summary : "", app->summary ? "\n" : "");
+    for (const struct mux_app_flag *f2 = app->flags; f2 && f2->long_name; f2++) {
+        char left[64];
+        if (f2->short_name)
+            snprintf(left, sizeof(left), "-%c, --%s %s", f2->short_name, f2->long_name,
+                     f2->arg_name ? f2->arg_name : "VALUE");
+        else
+            snprintf(left, sizeof(left), "    --%s %s", f2->long_name,
+                     f2->arg_name ? f2->arg_name : "VALUE");
+        const struct mux_config_key *k = mux_config_find(app->keys, NULL, f2->key);
+        fprintf(f, "  %-22s %s (%s)\n", left, k && k->doc ? k->doc : "", f2->key);
+    }
+    fprintf(f, "  -h, --help             this text\n"
+               "  -V, --version          version\n");
+}
+
+static int add_setting(struct cli *cli, const struct mux_config_key *key, void *base,
+                       const char *value, const char *source)
+{
+    if (!key || cli->nsettings == MAX_SETTINGS)
+        return -1;
+    cli->settings[cli->nsettings++] = (struct setting){key, base, value, source};
+    return 0;
+}
+
+static int parse_app_flag(struct cli *cli, const struct mux_app *app, int idx, const char *arg)
+{
+    const struct mux_app_flag *f = &app->flags[idx];
+    return add_setting(cli, mux_config_find(app->keys, NULL, f->key), app->opts, arg,
+                       f->long_name);
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, const struct mux_app *app, struct mux_options *o,
+                      struct cli *cli)
+{
+    struct option longopts[8 + MAX_APP_FLAGS + 1] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"workers", required_argument, NULL, 'w'}, {"poller", required_argument, NULL, OPT_POLLER},
+        {"edge", no_argument, NULL, OPT_EDGE},   {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+    };
+    char optstring[64 + 2 * MAX_APP_FLAGS] = "c:l:w:hV";
+    int nflags = 0;
+    for (const struct mux_app_flag *f = app->flags; f && f->long_name && nflags < MAX_APP_FLAGS;
+         f++, nflags++) {
+        longopts[8 + nflags] = (struct option){f->long_name, required_argument, NULL,
+                                               OPT_APP_BASE + nflags};
+        if (f->short_name) {
+            size_t n = strlen(optstring);
+            optstring[n] = (char)f->short_name;
+            optstring[n + 1] = ':';
+            optstring[n + 2] = '\0';
+        }
+    }
+    int c;
+    while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'c': cli->config_path = optarg; break;
+        case 'l':
+            if (cli->nlisten == MUX_MAX_LISTEN)
+                bad = 1;
+            else
+                cli->listen[cli->nlisten++] = optarg;
+            break;
+        case 'w': bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "workers"), o, optarg, "-w"); break;
+        case OPT_POLLER: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "poller"), o, optarg, "--poller"); break;
+        case OPT_EDGE: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "edge_triggered"), o, "true", "--edge"); break;
+        case OPT_LOG_LEVEL: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "log_level"), o, optarg, "--log-level"); break;
+        case 'h': usage(stdout, app); return 0;
+        case 'V': printf("%s (mux %s)\n", app->name, mux_version()); return 0;
+        default:
+            if (c >= OPT_APP_BASE && c < OPT_APP_BASE + nflags) {
+                bad = parse_app_flag(cli, app, c - OPT_APP_BASE, optarg);
+                break;
+            }
+            /* a short app flag */
+            for (int i = 0; i < nflags; i++)
+                if (app->flags[i].short_name == c) {
+                    bad = parse_app_flag(cli, app, i, optarg);
+                    goto next;
+                }
+            usage(stderr, app);
+            return 2;
+        }
+    next:
+        if (bad) {
+            fprintf(stderr, "%s: too many or unusable options\n", app->name);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument \"%s\"\n", app->name, argv[optind]);
+        usage(stderr, app);
+        return 2;
+    }
+    return -1;
+}
+
+static int apply_cli(const struct cli *cli, struct mux_options *o, struct mux_error *err)
+{
+    for (unsigned i = 0; i < cli->nsettings; i++) {
+        const struct setting *s = &cli->settings[i];
+        if (mux_config_set(s->key, s->base, s->value, s->source, err) < 0)
+            return -1;
+    }
+    if (cli->nlisten) {
+        const struct mux_config_key *k = mux_config_find(mux_server_keys, "server", "listen");
+        for (unsigned i = 0; i < cli->nlisten; i++) {
+            struct mux_options tmp = *o;
+            if (mux_config_set(k, &tmp, cli->listen[i], "-l", err) < 0)
+                return -1;
+            snprintf(o->listen[i], MUX_ADDR_MAX, "%s", cli->listen[i]);
+        }
+        o->nlisten = cli->nlisten;
+    }
+    return 0;
+}
+
+static void print_ready_line(const struct mux_server *s, const struct mux_options *o)
+{
+    char first[MUX_ADDR_MAX], also[MUX_MAX_LISTEN * (MUX_ADDR_MAX + 2)] = "";
+    mux_server_local_addr(s, 0, first, sizeof(first));
+    for (unsigned i = 1; i < mux_server_listen_count(s); i++) {
+        char a[MUX_ADDR_MAX];
+        mux_server_local_addr(s, i, a, sizeof(a));
+        strcat(also, i == 1 ? "also " : ", ");
+        strcat(also, a);
+        if (i + 1 == mux_server_listen_count(s))
+            strcat(also, "; ");
+    }
+    printf("listening on %s (%sworkers=%u, poller=%s%s)\n", first, also, mux_server_workers(s),
+           o->poller, o->edge_triggered ? ", edge-triggered" : "");
+    fflush(stdout);
+}
+
+static int fail_config(const struct mux_app *app, const struct mux_error *err)
+{
+    char buf[768];
+    fprintf(stderr, "%s: %s\n", app->name, mux_error_str(err, buf, sizeof(buf)));
+    return 2;
+}
+
+MUX_API int mux_app_main(int argc, char **argv, const struct mux_app *app)
+{
+    struct mux_options o;
+    struct mux_error err = {0};
+    struct cli cli = {0};
+    mux_options_init(&o);
+    mux_log_setup(o.log_level, app->name);
+
+    int rc = parse_args(argc, argv, app, &o, &cli);
+    if (rc >= 0)
+        return rc;
+    if (cli.config_path &&
+        mux_config_load(&o, cli.config_path, app->keys, app->opts, &err) < 0)
+        return fail_config(app, &err);
+    if (apply_cli(&cli, &o, &err) < 0)
+        return fail_config(app, &err);
+    mux_log_setup(o.log_level, app->name);
+
+    void *app_ptr = NULL;
+    if (app->setup && app->setup(app->opts, &app_ptr, &err) < 0)
+        return fail_config(app, &err);
+    struct mux_server *s = mux_server_new(&o, app->handler, app_ptr, &err);
+    if (!s) {
+        rc = fail_config(app, &err);
+        goto out;
+    }
+    if (mux_server_listen(s, &err) < 0) {
+        char buf[768];
+        fprintf(stderr, "%s: %s\n", app->name, mux_error_str(&err, buf, sizeof(buf)));
+        rc = 1;
+        goto out;
+    }
+    print_ready_line(s, &o);
+    rc = mux_server_run(s) < 0 ? 1 : 0;
+out:
+    mux_server_free(s);
+    if (app->teardown)
+        app->teardown(app_ptr);
+    return rc;
+}

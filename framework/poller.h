@@ -1,0 +1,56 @@
+/* poller.h - the readiness backend interface (private).
+ *
+ * A worker owns one poller. Backends: epoll (level or edge triggered), poll,
+ * select. Each is one file implementing struct mux__poller_ops; poller.c
+ * maps a name to its ops. Registering a fd carries a pointer that comes
+ * back with its events. Interest is only ever changed through mod(), and
+ * callers call it only when the mask really changes. */
+#ifndef MUX_POLLER_H
+#define MUX_POLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+    MUX_EV_READ = 1u << 0,
+    MUX_EV_WRITE = 1u << 1,
+    MUX_EV_ERROR = 1u << 2, /* reported whether asked for or not */
+    MUX_EV_HUP = 1u << 3,   /* likewise */
+};
+
+enum {
+    MUX_POLLER_CAN_EDGE = 1u << 0,  /* supports edge triggering */
+    MUX_POLLER_FD_LIMIT = 1u << 1,  /* refuses fds >= FD_SETSIZE */
+};
+
+struct mux__poll_event {
+    void *ptr;
+    uint32_t events;
+};
+
+struct mux__poller;
+
+struct mux__poller_ops {
+    const char *name;
+    unsigned flags;
+    /* 0 or a negative errno. */
+    int (*create)(struct mux__poller **out, bool edge_triggered);
+    void (*destroy)(struct mux__poller *p);
+    /* 0 or a negative errno (-EMFILE / -ERANGE for select's FD_SETSIZE). */
+    int (*add)(struct mux__poller *p, int fd, void *ptr, uint32_t events);
+    int (*mod)(struct mux__poller *p, int fd, void *ptr, uint32_t events);
+    /* Before close(fd). */
+    void (*del)(struct mux__poller *p, int fd);
+    /* Waits up to timeout_ms (-1 forever); returns the number of events
+     * written (0 on timeout or EINTR). */
+    int (*wait)(struct mux__poller *p, struct mux__poll_event *ev, int max, int timeout_ms);
+};
+
+/* The backend called name, or NULL. */
+const struct mux__poller_ops *mux__poller_find(const char *name);
+
+extern const struct mux__poller_ops mux__poller_epoll;
+extern const struct mux__poller_ops mux__poller_poll;
+extern const struct mux__poller_ops mux__poller_select;
+
+#endif

@@ -1,0 +1,149 @@
+/* poller_poll.c - poll(2) backend: a dense pollfd array plus an fd -> index
+ * map. Every wait hands the kernel the whole array, so its cost grows with
+ * the number of watched fds (the point the seeds make against it). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poller.h"
+
+struct mux__poller {
+    struct pollfd *fds;
+    void **ptrs;     /* parallel to fds */
+    int *index;      /* fd -> position in fds, -1 if absent */
+    int n, cap;      /* entries in fds */
+    int index_cap;   /* entries in index */
+};
+
+static int pl_create(struct mux__poller **out, bool edge_triggered)
+{
+    struct mux__poller *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    *out = p;
+    return 0;
+}
+
+static void pl_destroy(struct mux__poller *p)
+{
+    free(p->fds);
+    free(p->ptrs);
+    free(p->index);
+    free(p);
+}
+
+static short to_poll(uint32_t ev)
+{
+    short e = POLLRDHUP;
+    if (ev & MUX_EV_READ)
+        e |= POLLIN;
+    if (ev & MUX_EV_WRITE)
+        e |= POLLOUT;
+    return e;
+}
+
+static int grow(struct mux__poller *p, int fd)
+{
+    if (fd >= p->index_cap) {
+        int cap = p->index_cap ? p->index_cap : 64;
+        while (cap <= fd)
+            cap *= 2;
+        int *index = realloc(p->index, (size_t)cap * sizeof(*index));
+        if (!index)
+            return -ENOMEM;
+        for (int i = p->index_cap; i < cap; i++)
+            index[i] = -1;
+        p->index = index;
+        p->index_cap = cap;
+    }
+    if (p->n == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 64;
+        struct pollfd *fds = realloc(p->fds, (size_t)cap * sizeof(*fds));
+        if (!fds)
+            return -ENOMEM;
+        p->fds = fds;
+        void **ptrs = realloc(p->ptrs, (size_t)cap * sizeof(*ptrs));
+        if (!ptrs)
+            return -ENOMEM;
+        p->ptrs = ptrs;
+        p->cap = cap;
+    }
+    return 0;
+}
+
+static int pl_add(struct mux__poller *p, int fd, void *ptr, uint32_t ev)
+{
+    if (fd < 0)
+        return -EBADF;
+    int rc = grow(p, fd);
+    if (rc < 0)
+        return rc;
+    if (p->index[fd] >= 0)
+        return -EEXIST;
+    p->index[fd] = p->n;
+    p->fds[p->n] = (struct pollfd){.fd = fd, .events = to_poll(ev)};
+    p->ptrs[p->n] = ptr;
+    p->n++;
+    return 0;
+}
+
+static int pl_mod(struct mux__poller *p, int fd, void *ptr, uint32_t ev)
+{
+    if (fd < 0 || fd >= p->index_cap || p->index[fd] < 0)
+        return -ENOENT;
+    int i = p->index[fd];
+    p->fds[i].events = to_poll(ev);
+    p->ptrs[i] = ptr;
+    return 0;
+}
+
+static void pl_del(struct mux__poller *p, int fd)
+{
+    if (fd < 0 || fd >= p->index_cap || p->index[fd] < 0)
+        return;
+    int i = p->index[fd], last = p->n - 1;
+    p->fds[i] = p->fds[last];
+    p->ptrs[i] = p->ptrs[last];
+    p->index[p->fds[i].fd] = i;
+    p->index[fd] = -1;
+    p->n--;
+}
+
+static int pl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, int timeout_ms)
+{
+    int ready = poll(p->fds, (nfds_t)p->n, timeout_ms);
+    if (ready <= 0)
+        return 0;
+    int out = 0;
+    for (int i = 0; i < p->n && out < max && ready > 0; i++) {
+        short r = p->fds[i].revents;
+        if (!r)
+            continue;
+        ready--;
+        uint32_t e = 0;
+        if (r & (POLLIN | POLLRDHUP))
+            e |= MUX_EV_READ;
+        if (r & POLLOUT)
+            e |= MUX_EV_WRITE;
+        if (r & (POLLERR | POLLNVAL))
+            e |= MUX_EV_ERROR;
+        if (r & POLLHUP)
+            e |= MUX_EV_HUP;
+        ev[out].ptr = p->ptrs[i];
+        ev[out].events = e;
+        out++;
+    }
+    return out;
+}
+
+const struct mux__poller_ops mux__poller_poll = {
+    .name = "poll",
+    .flags = 0,
+    .create = pl_create,
+    .destroy = pl_destroy,
+    .add = pl_add,
+    .mod = pl_mod,
+    .del = pl_del,
+    .wait = pl_wait,
+};

@@ -1,0 +1,250 @@
+/* server.c - the server's lifecycle on the main thread: validate options,
+ * bind, start the workers and the acceptor, wait for SIGINT/SIGTERM or
+ * mux_server_stop(), then the graceful shutdown:
+ *   stop accepting -> each worker drains its connections (answer what was
+ *   read, flush, close, on_close once) for up to shutdown_grace_ms -> join. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "compiler.h"
+#include "mux/log.h"
+#include "mux/mux.h"
+#include "net.h"
+#include "options.h"
+#include "server_priv.h"
+
+MUX_API const char *mux_version(void)
+{
+    return MUX_VERSION_STRING;
+}
+
+static void error_msg(struct mux_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void error_msg(struct mux_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof(*err));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+}
+
+MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
+                                          const struct mux_handler *handler, void *app,
+                                          struct mux_error *err)
+{
+    if (!handler || !handler->on_read) {
+        error_msg(err, "the handler needs an on_read callback");
+        return NULL;
+    }
+    if (mux__options_check(o, err) < 0)
+        return NULL;
+    if (!mux__poller_find(o->poller)) {
+        error_msg(err, "unknown poller \"%s\"", o->poller);
+        return NULL;
+    }
+    struct mux_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        error_msg(err, "out of memory");
+        return NULL;
+    }
+    s->opts = *o;
+    s->handler = *handler;
+    s->app = app;
+    s->nworkers = mux__options_workers(o);
+    /* Allocated once here and never moved, so mux_server_stats() may read
+     * the workers' published counters from any thread at any time. */
+    s->workers = calloc(s->nworkers, sizeof(*s->workers));
+    s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    atomic_init(&s->open_conns, 0);
+    atomic_init(&s->rejected, 0);
+    if (!s->workers || s->stop_fd < 0) {
+        error_msg(err, "cannot allocate the server: %s", strerror(errno));
+        if (s->stop_fd >= 0)
+            close(s->stop_fd);
+        free(s->workers);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+MUX_API int mux_server_listen(struct mux_server *s, struct mux_error *err)
+{
+    for (unsigned i = 0; i < s->opts.nlisten; i++) {
+        const char *text = s->opts.listen[i];
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char msg[256];
+        if (mux__addr_parse(text, &ss, &len, msg, sizeof(msg)) < 0) {
+            error_msg(err, "%s", msg);
+            return -EINVAL;
+        }
+        int fd = mux__listen_socket(&ss, len, s->opts.backlog, s->opts.reuseport);
+        if (fd < 0) {
+            error_msg(err, "cannot listen on %s: %s", text, strerror(-fd));
+            return fd;
+        }
+        struct mux__listener *l = &s->listeners[s->nlisteners++];
+        l->fd = fd;
+        len = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &len);
+        mux__addr_format((struct sockaddr *)&ss, len, l->addr, sizeof(l->addr));
+    }
+    return 0;
+}
+
+MUX_API unsigned mux_server_listen_count(const struct mux_server *s)
+{
+    return s->nlisteners;
+}
+
+MUX_API int mux_server_local_addr(const struct mux_server *s, unsigned i, char *buf, size_t size)
+{
+    if (i >= s->nlisteners)
+        return -ENOENT;
+    snprintf(buf, size, "%s", s->listeners[i].addr);
+    return 0;
+}
+
+MUX_API unsigned mux_server_workers(const struct mux_server *s)
+{
+    return s->nworkers;
+}
+
+static void close_listeners(struct mux_server *s)
+{
+    for (unsigned i = 0; i < s->nlisteners; i++)
+        if (s->listeners[i].fd >= 0) {
+            close(s->listeners[i].fd);
+            s->listeners[i].fd = -1;
+        }
+}
+
+static int start_workers(struct mux_server *s)
+{
+    unsigned inited = 0, started = 0;
+    int rc = 0;
+    for (; inited < s->nworkers && rc == 0; inited += rc == 0)
+        rc = mux__worker_init(&s->workers[inited], s, inited);
+    for (; rc == 0 && started < s->nworkers; started += rc == 0)
+        rc = -pthread_create(&s->workers[started].thread, NULL, mux__worker_run,
+                             &s->workers[started]);
+    if (rc == 0)
+        return 0;
+    for (unsigned i = 0; i < started; i++) {
+        mux__worker_request_stop(&s->workers[i]);
+        pthread_join(s->workers[i].thread, NULL);
+    }
+    for (unsigned i = 0; i < inited; i++)
+        mux__worker_destroy(&s->workers[i]);
+    return rc;
+}
+
+static void stop_workers(struct mux_server *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++)
+        mux__worker_request_stop(&s->workers[i]);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i].thread, NULL);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        mux__worker_destroy(&s->workers[i]);
+}
+
+/* Blocks until SIGINT/SIGTERM (through sig_fd, -1 if not handled) or
+ * mux_server_stop(). */
+static void wait_for_stop(struct mux_server *s, int sig_fd)
+{
+    struct pollfd p[2] = {{.fd = s->stop_fd, .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (sig_fd >= 0 && p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                mux_log(MUX_LOG_INFO, "%s: shutting down (grace %u ms)",
+                        strsignal((int)si.ssi_signo), s->opts.shutdown_grace_ms);
+            break;
+        }
+    }
+}
+
+MUX_API int mux_server_run(struct mux_server *s)
+{
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig_fd = -1;
+    if (s->opts.handle_signals) {
+        pthread_sigmask(SIG_BLOCK, &set, &old); /* inherited by the threads below */
+        sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    }
+    int rc = start_workers(s);
+    if (rc == 0) {
+        rc = mux__acceptor_start(s);
+        if (rc == 0) {
+            wait_for_stop(s, sig_fd);
+            mux__acceptor_stop(s);
+        }
+        close_listeners(s); /* new clients are refused from here on */
+        stop_workers(s);
+    }
+    if (sig_fd >= 0) {
+        close(sig_fd);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    if (rc < 0)
+        mux_log(MUX_LOG_ERROR, "cannot start the server threads: %s", strerror(-rc));
+    return rc;
+}
+
+MUX_API void mux_server_stop(struct mux_server *s)
+{
+    uint64_t one = 1;
+    ssize_t r = write(s->stop_fd, &one, sizeof(one));
+    (void)r;
+}
+
+MUX_API void mux_server_free(struct mux_server *s)
+{
+    if (!s)
+        return;
+    close_listeners(s);
+    close(s->stop_fd);
+    free(s->workers);
+    free(s);
+}
+
+MUX_API struct mux_stats *mux_server_stats(const struct mux_server *s)
+{
+    struct mux_stats *st = calloc(1, sizeof(*st) + s->nworkers * sizeof(st->worker[0]));
+    if (!st)
+        return NULL;
+    st->workers = s->nworkers;
+    st->rejected = atomic_load_explicit(&s->rejected, memory_order_relaxed);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        struct mux__worker *w = &s->workers[i];
+        struct mux_worker_stats *o = &st->worker[i];
+        o->accepted = atomic_load_explicit(&w->pub.accepted, memory_order_relaxed);
+        o->open = atomic_load_explicit(&w->pub.open, memory_order_relaxed);
+        o->closed = atomic_load_explicit(&w->pub.closed, memory_order_relaxed);
+        o->bytes_in = atomic_load_explicit(&w->pub.bytes_in, memory_order_relaxed);
+        o->bytes_out = atomic_load_explicit(&w->pub.bytes_out, memory_order_relaxed);
+    }
+    return st;
+}

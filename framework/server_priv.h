@@ -1,0 +1,49 @@
+/* server_priv.h - struct mux_server, shared by server.c, acceptor.c and the
+ * workers (private). After mux_server_run() starts the threads, everything
+ * here is read-only except the atomics. */
+#ifndef MUX_SERVER_PRIV_H
+#define MUX_SERVER_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mux/server.h"
+#include "worker.h"
+
+struct mux__listener {
+    int fd;
+    char addr[MUX_ADDR_MAX]; /* the real HOST:PORT */
+};
+
+struct mux__acceptor {
+    pthread_t thread;
+    int epfd;
+    int wake_fd;     /* eventfd: stop */
+    int timer_fd;    /* timerfd: resume after fd exhaustion */
+    int reserve_fd;  /* spare fd given up to shed connections on EMFILE */
+    unsigned next;   /* round-robin cursor */
+    bool paused;
+};
+
+struct mux_server {
+    struct mux_options opts;
+    struct mux_handler handler;
+    void *app;
+    unsigned nworkers;
+    struct mux__worker *workers;
+    struct mux__listener listeners[MUX_MAX_LISTEN];
+    unsigned nlisteners;
+    struct mux__acceptor acceptor;
+    int stop_fd;                   /* eventfd: mux_server_stop() */
+    atomic_uint open_conns;        /* max_connections accounting */
+    _Atomic uint64_t rejected;
+};
+
+/* Worker thread: a connection gave its max_connections slot back. */
+void mux__server_release_slot(struct mux_server *s);
+
+/* Acceptor lifecycle (acceptor.c), main thread. */
+int mux__acceptor_start(struct mux_server *s);
+void mux__acceptor_stop(struct mux_server *s);
+
+#endif

@@ -1,0 +1,195 @@
+/* worker.c - a worker thread and THE loop:
+ *
+ *   wait for readiness (timeout: next timer, 0 if work is pending)
+ *   -> dispatch each event to its connection (or drain the handoff queue)
+ *   -> run deferred work (flushes, resumed input, closes)
+ *   -> fire due timers
+ *   -> free connections closed during this iteration
+ *
+ * Connections never leave the worker, so nothing here takes a lock. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "mux/log.h"
+#include "server_priv.h"
+#include "worker.h"
+
+#define EVENTS_PER_WAIT 256
+#define OUTQ_CHUNK (16u << 10)
+#define POOL_KEEP 64 /* free blocks a worker keeps per pool */
+
+/* The wake eventfd is registered with this pointer instead of a conn. */
+static char wake_marker;
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned index)
+{
+    /* *w is zeroed by the server's calloc; the published counters are not
+     * written here because mux_server_stats() may read them at any time. */
+    w->index = index;
+    w->srv = srv;
+    w->opts = &srv->opts;
+    w->handler = &srv->handler;
+    w->app = srv->app;
+    w->pops = mux__poller_find(srv->opts.poller);
+    if (!w->pops)
+        return -EINVAL;
+    mux_list_init(&w->conns);
+    mux_list_init(&w->pending);
+    mux_list_init(&w->dead);
+    mux__timers_init(&w->timers);
+    mux__bufpool_init(&w->inpool, srv->opts.read_buffer, POOL_KEEP);
+    mux__bufpool_init(&w->outpool, OUTQ_CHUNK, POOL_KEEP);
+    atomic_init(&w->stop_requested, false);
+    int rc = mux__handoff_init(&w->handoff, 4096);
+    if (rc < 0)
+        return rc;
+    rc = w->pops->create(&w->poller, srv->opts.edge_triggered);
+    if (rc < 0)
+        goto fail_handoff;
+    rc = w->pops->add(w->poller, w->handoff.wake_fd, &wake_marker, MUX_EV_READ);
+    if (rc < 0)
+        goto fail_poller;
+    return 0;
+fail_poller:
+    w->pops->destroy(w->poller);
+fail_handoff:
+    mux__handoff_destroy(&w->handoff);
+    return rc;
+}
+
+void mux__worker_destroy(struct mux__worker *w)
+{
+    w->pops->destroy(w->poller);
+    mux__handoff_destroy(&w->handoff);
+    mux__timers_destroy(&w->timers);
+    mux__bufpool_destroy(&w->inpool);
+    mux__bufpool_destroy(&w->outpool);
+}
+
+void mux__worker_request_stop(struct mux__worker *w)
+{
+    atomic_store_explicit(&w->stop_requested, true, memory_order_release);
+    mux__handoff_wake(&w->handoff);
+}
+
+void mux__worker_defer(struct mux__worker *w, struct mux_conn *c)
+{
+    if (!mux_list_linked(&c->pending))
+        mux_list_add_tail(&w->pending, &c->pending);
+}
+
+static void publish_stats(struct mux__worker *w)
+{
+    atomic_store_explicit(&w->pub.accepted, w->local.accepted, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.open, w->local.open, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.closed, w->local.closed, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.bytes_in, w->local.bytes_in, memory_order_relaxed);
+    atomic_store_explicit(&w->pub.bytes_out, w->local.bytes_out, memory_order_relaxed);
+}
+
+static void begin_stop(struct mux__worker *w)
+{
+    w->stopping = true;
+    w->stop_deadline = w->now_ms + w->opts->shutdown_grace_ms;
+    struct mux_list *n, *next;
+    for (n = w->conns.next; n != &w->conns; n = next) {
+        next = n->next;
+        mux__conn_drain(mux_list_entry(n, struct mux_conn, node));
+    }
+}
+
+/* New connections from the acceptor, and the stop request. */
+static void on_wake(struct mux__worker *w)
+{
+    mux__handoff_ack(&w->handoff); /* before draining, so no push is missed */
+    int fd;
+    while ((fd = mux__handoff_pop(&w->handoff)) >= 0)
+        mux__conn_open(w, fd);
+    if (!w->stopping && atomic_load_explicit(&w->stop_requested, memory_order_acquire))
+        begin_stop(w);
+}
+
+/* Deferred work queued during this iteration. Work deferred while it runs
+ * goes to the next iteration, so a handler that keeps refilling cannot
+ * monopolise the loop. */
+static void run_pending(struct mux__worker *w)
+{
+    struct mux_list batch;
+    mux_list_move_all(&w->pending, &batch);
+    while (!mux_list_empty(&batch)) {
+        struct mux_conn *c = mux_list_entry(batch.next, struct mux_conn, pending);
+        mux_list_remove(&c->pending);
+        mux__conn_process(c);
+    }
+}
+
+static void run_timers(struct mux__worker *w)
+{
+    struct mux__timer *t;
+    while ((t = mux__timers_pop_due(&w->timers, w->now_ms)) != NULL)
+        mux__conn_timeout(container_of(t, struct mux_conn, timer));
+}
+
+static void free_dead(struct mux__worker *w)
+{
+    while (!mux_list_empty(&w->dead))
+        mux__conn_free(mux_list_entry(w->dead.next, struct mux_conn, node));
+}
+
+static void kill_all(struct mux__worker *w, int err)
+{
+    while (!mux_list_empty(&w->conns))
+        mux__conn_kill(mux_list_entry(w->conns.next, struct mux_conn, node), err);
+    free_dead(w);
+}
+
+static int wait_timeout(struct mux__worker *w)
+{
+    if (!mux_list_empty(&w->pending))
+        return 0;
+    int t = mux__timers_timeout(&w->timers, w->now_ms);
+    if (w->stopping) {
+        int left = w->stop_deadline > w->now_ms ? (int)(w->stop_deadline - w->now_ms) : 0;
+        if (t < 0 || left < t)
+            t = left;
+    }
+    return t;
+}
+
+void *mux__worker_run(void *arg)
+{
+    struct mux__worker *w = arg;
+    struct mux__poll_event ev[EVENTS_PER_WAIT];
+    w->now_ms = monotonic_ms();
+
+    while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {
+        int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
+        w->now_ms = monotonic_ms();
+        for (int i = 0; i < n; i++) {
+            if (ev[i].ptr == &wake_marker)
+                on_wake(w);
+            else
+                mux__conn_handle(ev[i].ptr, ev[i].events);
+        }
+        run_pending(w);
+        run_timers(w);
+        free_dead(w);
+        publish_stats(w);
+    }
+    if (!mux_list_empty(&w->conns))
+        mux_log(MUX_LOG_WARN, "worker %u: shutdown grace period over, closing the rest",
+                w->index);
+    kill_all(w, ESHUTDOWN);
+    publish_stats(w);
+    return NULL;
+}

@@ -1,0 +1,64 @@
+/* harness.h - shared test plumbing: start a server binary as a child, read
+ * its ready line, stop it by PID; blocking client helpers with deadlines.
+ * Every wait here is bounded; nothing sleeps in place of synchronisation. */
+#ifndef MUX_TEST_HARNESS_H
+#define MUX_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct mux_child {
+    pid_t pid;
+    int out_fd;        /* the child's stdout (after the ready line) */
+    char host[64];     /* from the ready line: "127.0.0.1" or "::1" */
+    int port;
+    char ready[256];   /* the whole ready line, without the newline */
+};
+
+/* Starts argv[0] (a path) with argv (NULL-terminated), its stdout piped to
+ * us and stderr inherited, and waits up to timeout_ms for the line
+ * "listening on HOST:PORT...". Returns 0, or -1 (child killed and reaped).
+ * Under valgrind (MUX_UNDER_VALGRIND set) timeouts are multiplied by 20. */
+int mux_child_start(struct mux_child *c, char *const argv[], int timeout_ms);
+
+/* Sends `sig` (0 = none) and waits up to timeout_ms for the child to exit.
+ * Returns its exit code (0..255), 128+signal if a signal ended it, or -1 on
+ * timeout (it is then SIGKILLed and reaped). Closes out_fd. */
+int mux_child_stop(struct mux_child *c, int sig, int timeout_ms);
+
+/* Waits up to timeout_ms for the child to exit on its own; as above. */
+int mux_child_wait(struct mux_child *c, int timeout_ms);
+
+/* Runs argv to completion (bounded by timeout_ms), capturing stdout and
+ * stderr into out (NUL-terminated, truncated to size). Returns the exit code,
+ * 128+signal, or -1 on timeout. */
+int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms);
+
+/* Timeout scale: 1, or 20 under valgrind. */
+int mux_test_slowdown(void);
+
+/* Blocking TCP connect to host:port (IPv4 or IPv6 literal). fd or -1. */
+int mux_connect_tcp(const char *host, int port);
+
+/* Writes everything (bounded by timeout_ms). 0 or -1. */
+int mux_write_all(int fd, const void *buf, size_t len, int timeout_ms);
+
+/* Reads exactly len bytes within timeout_ms. Returns len, the short count
+ * at EOF, or -1 on error/timeout. */
+ssize_t mux_read_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+/* Waits up to timeout_ms for EOF (read returns 0) while discarding data.
+ * Returns 0 on EOF, -errno on a socket error (e.g. -ECONNRESET), -ETIMEDOUT. */
+int mux_wait_eof(int fd, int timeout_ms);
+
+/* Deterministic pseudo-random bytes (xorshift) for payloads. */
+void mux_fill_random(void *buf, size_t len, unsigned long long *state);
+
+/* Monotonic milliseconds. */
+long long mux_now_ms(void);
+
+/* The peak resident set (VmHWM) of a process, in KiB, or -1. */
+long mux_peak_rss_kib(pid_t pid);
+
+#endif
