@@ -94,8 +94,8 @@ static bool hand_off(struct mux_server *s, int fd, bool *woken)
 
 static void refuse(struct mux_server *s, int fd)
 {
-    close(fd); /* the client sees the connection closed at once */
     atomic_fetch_add_explicit(&s->rejected, 1, memory_order_relaxed);
+    close(fd); /* the client sees the connection closed at once */
 }
 
 static void accept_batch(struct mux_server *s, struct mux__listener *l, bool *woken)

@@ -61,4 +61,29 @@ long long mux_now_ms(void);
 /* The peak resident set (VmHWM) of a process, in KiB, or -1. */
 long mux_peak_rss_kib(pid_t pid);
 
+/* Many concurrent clients over non-blocking sockets in one poll loop:
+ * each connection sends bytes_per_conn pseudo-random bytes in random
+ * fragments (1..max_fragment) and verifies every byte that comes back
+ * against the expected transform, in order. */
+enum mux_xform { MUX_XFORM_ECHO, MUX_XFORM_UPPER };
+
+struct mux_load {
+    const char *host;
+    int port;
+    int conns;
+    size_t bytes_per_conn;
+    size_t max_fragment;
+    enum mux_xform xform;
+    unsigned long long seed;
+    int timeout_ms;
+    /* results */
+    unsigned long long verified_bytes;
+    int completed;   /* connections whose every byte came back verified */
+    int mismatches;  /* connections that received a wrong byte */
+    int errors;      /* connect/reset/EOF-too-early */
+};
+
+/* 0 when every connection completed verified, -1 otherwise. */
+int mux_load_run(struct mux_load *l);
+
 #endif

@@ -1,0 +1,26 @@
+/* inproc.h - run a mux server inside the test process on a thread, so tests
+ * can use their own handlers and read mux_server_stats(). */
+#ifndef MUX_TEST_INPROC_H
+#define MUX_TEST_INPROC_H
+
+#include <pthread.h>
+
+#include <mux/mux.h>
+
+struct test_server {
+    struct mux_server *s;
+    pthread_t thread;
+    char host[64];
+    int port;
+    int run_rc;
+};
+
+/* Listens (opts->listen as given, e.g. "127.0.0.1:0") and starts run() on a
+ * thread with signal handling off. 0 or -1. */
+int test_server_start(struct test_server *t, struct mux_options *opts,
+                      const struct mux_handler *h, void *app);
+
+/* mux_server_stop(), join, free. Returns run()'s result. */
+int test_server_stop(struct test_server *t);
+
+#endif
