@@ -9,6 +9,7 @@
  * Message slots live in one slab per connection, allocated when the first
  * message arrives and released whenever the queue drains, so idle
  * connections hold nothing. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,12 +104,16 @@ static size_t queue_read(struct mux_conn *c, const char *data, size_t len)
     return used;
 }
 
-/* The socket has room: hand over queued messages until the framework's own
- * queue holds a message or two, then wait for the next call. */
+/* The framework has room (its queue is at or below write_low_water): hand
+ * over at least one message, and more while its queue stays short. Sending
+ * nothing while messages wait would read as "no more output" and turn
+ * on_writable off. */
 static void queue_writable(struct mux_conn *c)
 {
     struct queue *q = mux_conn_data(c);
-    while (q->count > 0 && mux_conn_pending(c) < 2 * q->o->message_size) {
+    bool first = true;
+    while (q->count > 0 && (first || mux_conn_pending(c) < 2 * q->o->message_size)) {
+        first = false;
         unsigned i = q->head % q->o->depth;
         mux_conn_send(c, slot(q, q->head), q->msgs[i].len);
         q->head = (q->head + 1) % q->o->depth;

@@ -1,0 +1,295 @@
+/* test_apps.c - the sample servers as a user runs them: child processes
+ * started with the common flags, found through their ready line, stopped
+ * by PID with SIGTERM. Every byte of every connection is verified, on every
+ * poller backend; a slow reader streams tens of MiB through while the
+ * server's peak RSS stays bounded; SIGTERM with data in flight loses
+ * nothing; the CLI contract (exit codes, errors naming file and line). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct app {
+    const char *name;
+    const char *path;
+    enum mux_xform xform;
+};
+
+static const struct app apps[] = {
+    {"echo", MUX_ECHO_BIN, MUX_XFORM_ECHO},
+    {"upper", MUX_UPPER_BIN, MUX_XFORM_UPPER},
+    {"queue", MUX_QUEUE_BIN, MUX_XFORM_UPPER},
+};
+
+static int under_valgrind(void)
+{
+    return mux_test_slowdown() > 1;
+}
+
+/* argv for an app on a given backend ("epoll", "epoll-et", "poll", "select"). */
+static void start_app(struct mux_child *c, const struct app *a, const char *backend,
+                      const char *extra1, const char *extra2)
+{
+    char *argv[12];
+    int n = 0;
+    argv[n++] = (char *)a->path;
+    argv[n++] = "-l";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "-w";
+    argv[n++] = "2";
+    argv[n++] = "--poller";
+    argv[n++] = strcmp(backend, "epoll-et") == 0 ? "epoll" : (char *)backend;
+    if (strcmp(backend, "epoll-et") == 0)
+        argv[n++] = "--edge";
+    if (extra1)
+        argv[n++] = (char *)extra1;
+    if (extra2)
+        argv[n++] = (char *)extra2;
+    argv[n] = NULL;
+    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+}
+
+static void stop_app(struct mux_child *c)
+{
+    assert_int_equal(mux_child_stop(c, SIGTERM, 15000), 0); /* graceful: exit 0 */
+}
+
+static void many_clients(const struct app *a, const char *backend)
+{
+    struct mux_child c;
+    start_app(&c, a, backend, NULL, NULL);
+    /* select cannot watch fds >= 1024, so it gets fewer clients. */
+    int conns = under_valgrind() ? 64 : strcmp(backend, "select") == 0 ? 400 : 1000;
+    struct mux_load l = {.host = c.host, .port = c.port, .conns = conns,
+                         .bytes_per_conn = under_valgrind() ? 4096 : 16384,
+                         .max_fragment = 2000, .xform = a->xform, .seed = 1234,
+                         .timeout_ms = 60000};
+    int rc = mux_load_run(&l);
+    print_message("%s/%s: %d connections, %llu bytes verified\n", a->name, backend,
+                  l.completed, l.verified_bytes);
+    assert_int_equal(rc, 0);
+    assert_int_equal(l.verified_bytes, (unsigned long long)conns * l.bytes_per_conn);
+    stop_app(&c);
+}
+
+static void test_many_clients_every_backend(void **state)
+{
+    const char *backends[] = {"epoll", "epoll-et", "poll", "select"};
+    for (size_t b = 0; b < sizeof(backends) / sizeof(backends[0]); b++)
+        for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++)
+            many_clients(&apps[i], backends[b]);
+}
+
+/* Streams `total` bytes through the server while reading the replies at a
+ * limited rate; verifies every byte; returns the server's peak RSS (KiB). */
+static long slow_reader(const struct app *a, size_t total)
+{
+    struct mux_child c;
+    start_app(&c, a, "epoll", NULL, NULL);
+    long base_rss = mux_peak_rss_kib(c.pid);
+    int fd = mux_connect_tcp(c.host, c.port);
+    assert_true(fd >= 0);
+    int small = 64 << 10; /* small socket buffers so backpressure reaches the server */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+
+    unsigned long long wseed = 42, rseed = 42;
+    size_t sent = 0, got = 0, wlen = 0, woff = 0; /* wbuf[woff, wlen) is unsent */
+    char wbuf[65536], expect[65536], rbuf[65536];
+    long long deadline = mux_now_ms() + 120000LL * mux_test_slowdown();
+    while (got < total && mux_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+        assert_true(poll(&p, 1, 5000 * mux_test_slowdown()) > 0);
+        if ((p.revents & POLLOUT) && sent < total) {
+            if (woff == wlen) { /* next block of the stream */
+                wlen = total - sent < sizeof(wbuf) ? total - sent : sizeof(wbuf);
+                woff = 0;
+                mux_fill_random(wbuf, wlen, &wseed);
+            }
+            ssize_t w = send(fd, wbuf + woff, wlen - woff, MSG_DONTWAIT | MSG_NOSIGNAL);
+            assert_true(w > 0 || errno == EAGAIN);
+            if (w > 0) {
+                woff += (size_t)w;
+                sent += (size_t)w;
+            }
+        }
+        if (p.revents & POLLIN) {
+            /* The slow part: at most 16 KiB per turn, one turn per ms. */
+            ssize_t r = recv(fd, rbuf, 16384, MSG_DONTWAIT);
+            assert_true(r > 0 || (r < 0 && errno == EAGAIN));
+            if (r > 0) {
+                mux_fill_random(expect, (size_t)r, &rseed);
+                for (ssize_t i = 0; i < r; i++) {
+                    unsigned char e = (unsigned char)expect[i];
+                    if (a->xform == MUX_XFORM_UPPER && e >= 'a' && e <= 'z')
+                        e = (unsigned char)(e - 'a' + 'A');
+                    if ((unsigned char)rbuf[i] != e)
+                        fail_msg("byte %zu differs", got + (size_t)i);
+                }
+                got += (size_t)r;
+            }
+            struct timespec ts = {.tv_nsec = 1000000}; /* throttle, not synchronisation */
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_int_equal(got, total);
+    long peak = mux_peak_rss_kib(c.pid);
+    close(fd);
+    stop_app(&c);
+    print_message("%s slow reader: %zu MiB verified, peak RSS %ld KiB (at start %ld KiB)\n",
+                  a->name, total >> 20, peak, base_rss);
+    return peak - base_rss;
+}
+
+static void test_slow_reader_bounded_memory(void **state)
+{
+    size_t total = under_valgrind() ? (8u << 20) : (48u << 20);
+    for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++) {
+        long growth = slow_reader(&apps[i], total);
+        /* Backpressure bounds what the server holds to about the high water
+         * mark plus one read per connection; 48 MiB would show. */
+        assert_true(growth < (under_valgrind() ? 64 * 1024 : 16 * 1024));
+    }
+}
+
+/* SIGTERM while every client has bytes in the server that were not yet
+ * answered: all of them must come back, then an orderly EOF, exit 0. */
+static void test_sigterm_with_data_in_flight(void **state)
+{
+    for (size_t ai = 0; ai < sizeof(apps) / sizeof(apps[0]); ai++) {
+        const struct app *a = &apps[ai];
+        struct mux_child c;
+        start_app(&c, a, "epoll", NULL, NULL);
+        enum { CLIENTS = 20, BYTES = 100000 };
+        int fds[CLIENTS];
+        static char data[CLIENTS][BYTES], first[CLIENTS][100], back[BYTES];
+        unsigned long long seed = 5;
+        for (int i = 0; i < CLIENTS; i++) {
+            fds[i] = mux_connect_tcp(c.host, c.port);
+            mux_fill_random(data[i], BYTES, &seed);
+            assert_int_equal(mux_write_all(fds[i], data[i], BYTES, 5000), 0);
+            /* The first bytes came back: the server has the connection and is
+             * answering; the rest of the 100000 are in flight. */
+            assert_int_equal(mux_read_exact(fds[i], first[i], 100, 5000), 100);
+        }
+        kill(c.pid, SIGTERM);
+        for (int i = 0; i < CLIENTS; i++) {
+            memcpy(back, first[i], 100);
+            assert_int_equal(mux_read_exact(fds[i], back + 100, BYTES - 100, 10000), BYTES - 100);
+            for (int k = 0; k < BYTES; k++) {
+                unsigned char e = (unsigned char)data[i][k];
+                if (a->xform == MUX_XFORM_UPPER && e >= 'a' && e <= 'z')
+                    e = (unsigned char)(e - 'a' + 'A');
+                if ((unsigned char)back[k] != e)
+                    fail_msg("%s client %d byte %d differs", a->name, i, k);
+            }
+            assert_int_equal(mux_wait_eof(fds[i], 10000), 0); /* FIN, not RST */
+            close(fds[i]);
+        }
+        assert_int_equal(mux_child_wait(&c, 15000), 0);
+    }
+}
+
+static int run(char *const argv[], char *out, size_t size)
+{
+    return mux_run_capture(argv, out, size, 10000);
+}
+
+static void test_cli_contract(void **state)
+{
+    char out[8192];
+    char *help[] = {MUX_ECHO_BIN, "-h", NULL};
+    assert_int_equal(run(help, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "--listen"));
+    char *version[] = {MUX_ECHO_BIN, "-V", NULL};
+    assert_int_equal(run(version, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "mux-echo"));
+    char *bad_flag[] = {MUX_ECHO_BIN, "--no-such-flag", NULL};
+    assert_int_equal(run(bad_flag, out, sizeof(out)), 2);
+    char *bad_workers[] = {MUX_ECHO_BIN, "-w", "many", NULL};
+    assert_int_equal(run(bad_workers, out, sizeof(out)), 2);
+    assert_non_null(strstr(out, "server.workers"));
+    char *bad_poller[] = {MUX_ECHO_BIN, "--poller", "kqueue", NULL};
+    assert_int_equal(run(bad_poller, out, sizeof(out)), 2);
+
+    /* A wrong config line: exit 2 naming file, line and key, nothing bound. */
+    char path[] = "/tmp/mux-test-XXXXXX.conf";
+    int fd = mkstemps(path, 5);
+    const char *cfg = "server = {\n  workers = 2;\n  idle_timeout_ms = -5;\n};\n";
+    assert_int_equal(write(fd, cfg, strlen(cfg)), (ssize_t)strlen(cfg));
+    close(fd);
+    char *bad_cfg[] = {MUX_ECHO_BIN, "-c", path, NULL};
+    assert_int_equal(run(bad_cfg, out, sizeof(out)), 2);
+    char where[600];
+    snprintf(where, sizeof(where), "%s:3: server.idle_timeout_ms", path);
+    assert_non_null(strstr(out, where));
+    unlink(path);
+
+    /* Address in use: exit 1 with a message. */
+    struct mux_child c;
+    start_app(&c, &apps[0], "epoll", NULL, NULL);
+    char addr[128];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", c.port);
+    char *busy[] = {MUX_ECHO_BIN, "-l", addr, NULL};
+    assert_int_equal(run(busy, out, sizeof(out)), 1);
+    assert_non_null(strstr(out, "in use"));
+    /* The ready line: "listening on HOST:PORT (details)". */
+    assert_int_equal(strncmp(c.ready, "listening on 127.0.0.1:", 23), 0);
+    assert_non_null(strstr(c.ready, "workers=2"));
+    stop_app(&c);
+}
+
+static void test_ipv6_and_two_listeners(void **state)
+{
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    if (probe < 0) {
+        skip();
+    }
+    close(probe);
+    char *argv[] = {MUX_UPPER_BIN, "-l", "[::1]:0", "-l", "127.0.0.1:0", "-w", "1", NULL};
+    struct mux_child c;
+    if (mux_child_start(&c, argv, 10000) < 0)
+        skip(); /* no IPv6 loopback on this machine */
+    assert_string_equal(c.host, "::1");
+    assert_non_null(strstr(c.ready, "also 127.0.0.1:"));
+    int fd = mux_connect_tcp("::1", c.port);
+    assert_true(fd >= 0);
+    char buf[8];
+    assert_int_equal(mux_write_all(fd, "abc1", 4, 2000), 0);
+    assert_int_equal(mux_read_exact(fd, buf, 4, 2000), 4);
+    assert_memory_equal(buf, "ABC1", 4);
+    close(fd);
+    stop_app(&c);
+}
+
+int main(void)
+{
+    /* 1000 clients plus the server's own fds: lift the soft limit. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_contract),
+        cmocka_unit_test(test_many_clients_every_backend),
+        cmocka_unit_test(test_slow_reader_bounded_memory),
+        cmocka_unit_test(test_sigterm_with_data_in_flight),
+        cmocka_unit_test(test_ipv6_and_two_listeners),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
