@@ -275,6 +275,41 @@ static void test_ipv6_and_two_listeners(void **state)
     stop_app(&c);
 }
 
+/* select cannot watch fds >= FD_SETSIZE: such connections are refused
+ * (closed) with a log line, and everyone else is still served. */
+static void test_select_refuses_fds_beyond_fd_setsize(void **state)
+{
+    struct mux_child c;
+    start_app(&c, &apps[0], "select", NULL, NULL);
+    enum { N = 1100 };
+    static int fds[N];
+    for (int i = 0; i < N; i++) {
+        fds[i] = mux_connect_tcp(c.host, c.port);
+        assert_true(fds[i] >= 0);
+    }
+    int served = 0, refused = 0;
+    for (int i = 0; i < N; i++) {
+        char ch;
+        if (mux_write_all(fds[i], "x", 1, 5000) == 0 && mux_read_exact(fds[i], &ch, 1, 5000) == 1) {
+            assert_int_equal(ch, 'x');
+            served++;
+        } else {
+            refused++;
+        }
+        close(fds[i]);
+    }
+    print_message("select: %d served, %d refused (fd >= FD_SETSIZE)\n", served, refused);
+    assert_true(served >= 1000);
+    assert_true(refused >= 1);
+    assert_int_equal(served + refused, N);
+    int fd = mux_connect_tcp(c.host, c.port); /* the server keeps running */
+    char buf[4];
+    assert_int_equal(mux_write_all(fd, "ok", 2, 5000), 0);
+    assert_int_equal(mux_read_exact(fd, buf, 2, 5000), 2);
+    close(fd);
+    stop_app(&c);
+}
+
 int main(void)
 {
     /* 1000 clients plus the server's own fds: lift the soft limit. */
@@ -290,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_slow_reader_bounded_memory),
         cmocka_unit_test(test_sigterm_with_data_in_flight),
         cmocka_unit_test(test_ipv6_and_two_listeners),
+        cmocka_unit_test(test_select_refuses_fds_beyond_fd_setsize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
