@@ -20,6 +20,7 @@
 
 #define LINGER_MS 2000      /* how long a closed connection waits for the peer's FIN */
 #define ET_READS_PER_EVENT 16 /* edge-triggered read budget before yielding */
+#define DRAIN_READS 64        /* reads per connection when the shutdown begins */
 
 static _Atomic uint64_t next_conn_id = 1;
 
@@ -312,8 +313,9 @@ void mux__conn_drain(struct mux_conn *c)
     if (c->flags & (CONN_CLOSED | CONN_DRAINING))
         return;
     /* Answer what the client sent before the shutdown began: one pass over
-     * the socket, bounded by max_input like any other read. */
-    while (mux__conn_can_read(c) && read_once(c))
+     * the socket, bounded so a client that keeps sending cannot hold the
+     * worker here. */
+    for (int i = 0; i < DRAIN_READS && mux__conn_can_read(c) && read_once(c); i++)
         ;
     if (c->flags & CONN_CLOSED)
         return;

@@ -81,7 +81,9 @@ void mux__conn_after_write(struct mux_conn *c)
         return;
     if (c->flags & CONN_READ_BLOCKED) {
         c->flags &= ~CONN_READ_BLOCKED;
-        if (c->in.len > 0)
+        if (o->edge_triggered)
+            c->flags |= CONN_READ_AGAIN; /* input may have arrived with no edge to tell */
+        if (c->in.len > 0 || o->edge_triggered)
             mux__worker_defer(c->w, c); /* deliver what waited */
     }
     if (!(c->flags & CONN_WANT_WRITABLE) || (c->flags & (CONN_CLOSED | CONN_CLOSING)))

@@ -310,6 +310,89 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     stop_app(&c);
 }
 
+/* CPU time (user + system) a process has used, in clock ticks, or -1. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* fields after the command name */
+    long utime, stime;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
+                     &stime) != 2)
+        return -1;
+    return utime + stime;
+}
+
+/* Out of file descriptors: connections beyond the limit are closed at once
+ * (no hang), existing ones keep being served, the acceptor does not spin,
+ * and once fds free up new connections are served again. */
+static void test_fd_exhaustion_sheds_and_recovers(void **state)
+{
+    char *argv[] = {"/usr/bin/prlimit", under_valgrind() ? "--nofile=128:128" : "--nofile=64:64",
+                    MUX_ECHO_BIN, "-l", "127.0.0.1:0", "-w", "2", NULL};
+    if (access(argv[0], X_OK) != 0)
+        skip();
+    struct mux_child c;
+    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    long cpu_before = cpu_ticks(c.pid);
+    enum { N = 150 };
+    int fds[N], served = 0, shed = 0;
+    for (int i = 0; i < N; i++) {
+        fds[i] = mux_connect_tcp(c.host, c.port);
+        assert_true(fds[i] >= 0);
+        char ch;
+        if (mux_write_all(fds[i], "e", 1, 5000) == 0 && mux_read_exact(fds[i], &ch, 1, 5000) == 1) {
+            served++;
+        } else {
+            shed++; /* closed by the server: EOF or reset, promptly */
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+    print_message("fd limit: %d served, %d shed\n", served, shed);
+    assert_true(served > 10);
+    assert_true(shed > 0);
+    /* One more client while at the limit: a server that leaves it in the
+     * backlog and retries accept() in a loop would burn the whole window. */
+    long t0 = cpu_ticks(c.pid);
+    int extra = mux_connect_tcp(c.host, c.port);
+    int eof = mux_wait_eof(extra, 700); /* shed: EOF/reset soon; else the window passes */
+    long spent = cpu_ticks(c.pid) - t0;
+    print_message("fd limit: extra client %s, %ld ticks of server CPU meanwhile\n",
+                  eof == -ETIMEDOUT ? "left waiting" : "shed", spent);
+    assert_true(spent < 25 * mux_test_slowdown());
+    close(extra);
+    for (int i = 0; i < N; i++) /* the ones held open are still served */
+        if (fds[i] >= 0) {
+            char ch;
+            assert_int_equal(mux_write_all(fds[i], "f", 1, 5000), 0);
+            assert_int_equal(mux_read_exact(fds[i], &ch, 1, 5000), 1);
+            assert_int_equal(ch, 'f');
+            close(fds[i]);
+        }
+    /* Recovery: once the server has seen the closes, new clients are served
+     * again. The acceptor retries every 100 ms, so allow a few attempts. */
+    int ok = 0;
+    for (int attempt = 0; attempt < 50 && !ok; attempt++) {
+        int fd = mux_connect_tcp(c.host, c.port);
+        char ch;
+        ok = fd >= 0 && mux_write_all(fd, "g", 1, 2000) == 0 && mux_read_exact(fd, &ch, 1, 2000) == 1;
+        if (fd >= 0)
+            close(fd);
+    }
+    assert_true(ok);
+    long cpu = cpu_ticks(c.pid) - cpu_before;
+    print_message("fd limit: server used %ld ticks of CPU for the whole scenario\n", cpu);
+    assert_true(cpu < 100 * mux_test_slowdown()); /* < 1 s: no busy loop at the limit */
+    stop_app(&c);
+}
+
 int main(void)
 {
     /* 1000 clients plus the server's own fds: lift the soft limit. */
@@ -326,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_sigterm_with_data_in_flight),
         cmocka_unit_test(test_ipv6_and_two_listeners),
         cmocka_unit_test(test_select_refuses_fds_beyond_fd_setsize),
+        cmocka_unit_test(test_fd_exhaustion_sheds_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
