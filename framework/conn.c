@@ -20,7 +20,7 @@
 
 #define LINGER_MS 2000      /* how long a closed connection waits for the peer's FIN */
 #define ET_READS_PER_EVENT 16 /* edge-triggered read budget before yielding */
-#define DRAIN_READS 64        /* reads per connection when the shutdown begins */
+#define DRAIN_READS 64        /* reads per connection per turn while shutting down */
 
 static _Atomic uint64_t next_conn_id = 1;
 
@@ -129,36 +129,46 @@ static void peer_eof(struct mux_conn *c)
     mux__worker_defer(c->w, c);
 }
 
-/* One read into the input buffer. Returns 1 to go on reading (edge
- * triggered), 0 when the socket is drained or the connection changed state. */
-static int read_once(struct mux_conn *c)
+enum read_result {
+    READ_FULL,  /* filled the space offered: more may be waiting */
+    READ_SHORT, /* got data, less than offered: probably drained */
+    READ_EMPTY, /* EAGAIN: the socket is empty */
+    READ_STOP,  /* EOF, error, or the connection stopped reading */
+};
+
+/* One read into the input buffer, delivered at once. */
+static enum read_result read_once(struct mux_conn *c)
 {
     size_t avail;
     char *p = mux__inbuf_space(&c->in, &c->w->inpool, c->w->opts->max_input, &avail);
     if (!p) {
         mux__conn_fail(c, avail == 0 ? EMSGSIZE : ENOMEM);
-        return 0;
+        return READ_STOP;
     }
     ssize_t n = read(c->fd, p, avail);
     if (n > 0) {
+        c->flags &= ~CONN_QUIET;
         mux__inbuf_commit(&c->in, (size_t)n);
         c->w->local.bytes_in += (uint64_t)n;
         c->last_active = c->w->now_ms;
         deliver(c);
-        return (size_t)n == avail && mux__conn_can_read(c);
+        if (!mux__conn_can_read(c))
+            return READ_STOP;
+        return (size_t)n == avail ? READ_FULL : READ_SHORT;
     }
     if (n == 0) {
         peer_eof(c);
-        return 0;
+        return READ_STOP;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->flags |= CONN_QUIET;
         mux__inbuf_release_if_empty(&c->in, &c->w->inpool);
-        return 0;
+        return READ_EMPTY;
     }
     if (errno == EINTR)
-        return 1;
+        return READ_FULL;
     mux__conn_fail(c, errno);
-    return 0;
+    return READ_STOP;
 }
 
 /* Level triggered: one read per readiness event, so a busy client cannot
@@ -172,10 +182,28 @@ static void on_readable(struct mux_conn *c)
         return;
     }
     for (int i = 0; i < ET_READS_PER_EVENT; i++)
-        if (!read_once(c))
+        if (read_once(c) != READ_FULL)
             return;
     c->flags |= CONN_READ_AGAIN;
     mux__worker_defer(c->w, c);
+}
+
+/* Shutdown: read until the socket is empty (bounded per turn), so whatever
+ * the client sent before the shutdown began is answered. Returns true once
+ * the socket was found empty. */
+static bool drain_input(struct mux_conn *c)
+{
+    for (int i = 0; i < DRAIN_READS; i++) {
+        if (!mux__conn_can_read(c))
+            return false;
+        enum read_result r = read_once(c);
+        if (r == READ_EMPTY)
+            return true;
+        if (r == READ_STOP)
+            return false;
+    }
+    mux__worker_defer(c->w, c); /* more next iteration */
+    return false;
 }
 
 /* After our FIN: discard input until the peer's FIN, then really close. */
@@ -230,8 +258,11 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
         else if (events & MUX_EV_HUP) /* both directions gone while we do not read */
             mux__conn_fail(c, ECONNRESET);
     }
-    if (!(c->flags & CONN_CLOSED))
-        mux__conn_update_interest(c);
+    if (c->flags & CONN_CLOSED)
+        return;
+    mux__conn_update_interest(c);
+    if (c->flags & CONN_DRAINING)
+        mux__worker_defer(c->w, c); /* re-check whether it can close now */
 }
 
 /* Input is finished (peer FIN or shutdown) or the app closed: is the
@@ -246,6 +277,8 @@ static bool ready_to_close(const struct mux_conn *c)
         return false;
     if (c->flags & CONN_WANT_WRITABLE)
         return false; /* the app still has output to produce */
+    if ((c->flags & (CONN_DRAINING | CONN_PEER_EOF | CONN_QUIET)) == CONN_DRAINING)
+        return false; /* shutting down, but the client may still have bytes for us */
     return !(c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED)));
 }
 
@@ -270,7 +303,9 @@ void mux__conn_process(struct mux_conn *c)
         mux__conn_fail(c, ECONNABORTED);
         return;
     }
-    if ((c->flags & CONN_READ_AGAIN) && mux__conn_can_read(c))
+    if ((c->flags & CONN_DRAINING) && mux__conn_can_read(c))
+        drain_input(c);
+    else if ((c->flags & CONN_READ_AGAIN) && mux__conn_can_read(c))
         on_readable(c);
     if (c->flags & CONN_CLOSED)
         return;
@@ -312,15 +347,9 @@ void mux__conn_drain(struct mux_conn *c)
 {
     if (c->flags & (CONN_CLOSED | CONN_DRAINING))
         return;
-    /* Answer what the client sent before the shutdown began: one pass over
-     * the socket, bounded so a client that keeps sending cannot hold the
-     * worker here. */
-    for (int i = 0; i < DRAIN_READS && mux__conn_can_read(c) && read_once(c); i++)
-        ;
-    if (c->flags & CONN_CLOSED)
-        return;
     c->flags |= CONN_DRAINING;
-    mux__worker_defer(c->w, c);
+    c->flags &= ~CONN_QUIET;
+    mux__worker_defer(c->w, c); /* mux__conn_process reads, answers, closes */
 }
 
 void mux__conn_kill(struct mux_conn *c, int err)

@@ -3,9 +3,11 @@
  * States, as flags, and what moves between them:
  *   open ........ reads and delivers; READ_PAUSED (app) or READ_BLOCKED
  *                 (output above high water) stop reading for a while
- *   input done .. PEER_EOF (peer's FIN) or DRAINING (server shutdown): no
- *                 more reads; on_writable may still refill; closes once the
- *                 output is flushed and the app no longer wants on_writable
+ *   PEER_EOF .... the peer's FIN: no more reads; on_writable may still
+ *                 refill; closes once the output is flushed and the app no
+ *                 longer wants on_writable
+ *   DRAINING .... server shutdown: keeps reading and answering until the
+ *                 socket is empty (QUIET), then closes as PEER_EOF does
  *   CLOSING ..... mux_conn_close(): flush, then close
  *   LINGER ...... on_close ran; our FIN is sent (shutdown SHUT_WR) and
  *                 input is discarded until the peer's FIN, so an unread
@@ -38,6 +40,7 @@ enum {
     CONN_READ_AGAIN = 1u << 9, /* edge-triggered: the socket may hold more input */
     CONN_COUNTED = 1u << 10,  /* holds a max_connections slot */
     CONN_ABORTED = 1u << 11,  /* mux_conn_abort(): reset from the loop */
+    CONN_QUIET = 1u << 12,    /* the last read found the socket empty (EAGAIN) */
 };
 
 struct mux_conn {
@@ -69,8 +72,8 @@ void mux__conn_process(struct mux_conn *c);
 /* Worker thread. The connection's timer fired. */
 void mux__conn_timeout(struct mux_conn *c);
 
-/* Worker thread. Server shutdown: read what is already there, answer it,
- * then close once flushed. */
+/* Worker thread. Server shutdown: keep reading and answering until the
+ * socket is empty, then close once the output is flushed. */
 void mux__conn_drain(struct mux_conn *c);
 
 /* Worker thread. Grace period over: close now with ESHUTDOWN. */
@@ -98,7 +101,7 @@ static inline bool mux__conn_can_deliver(const struct mux_conn *c)
 /* The socket should be read now. */
 static inline bool mux__conn_can_read(const struct mux_conn *c)
 {
-    return mux__conn_can_deliver(c) && !(c->flags & (CONN_PEER_EOF | CONN_DRAINING));
+    return mux__conn_can_deliver(c) && !(c->flags & CONN_PEER_EOF);
 }
 
 #endif
