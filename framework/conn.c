@@ -260,9 +260,13 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
     }
     if (c->flags & CONN_CLOSED)
         return;
-    mux__conn_update_interest(c);
     if (c->flags & CONN_DRAINING)
         mux__worker_defer(c->w, c); /* re-check whether it can close now */
+    /* Deferred work (a send queued by on_read, most often) flushes before
+     * the next wait and registers the interest then: doing it here too
+     * would cost an epoll_ctl to add EPOLLOUT and another to drop it. */
+    if (!mux_list_linked(&c->pending))
+        mux__conn_update_interest(c);
 }
 
 /* Input is finished (peer FIN or shutdown) or the app closed: is the

@@ -1,0 +1,38 @@
+/* httpd.h - what mux-httpd's main.c and its handler (httpd_conn.c) share:
+ * the `httpd` config group's options and the server-wide, read-only state
+ * built from them in setup(). */
+#ifndef MUX_HTTPD_HTTPD_H
+#define MUX_HTTPD_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mux/mux.h>
+
+#include "http_path.h"
+
+#define HTTPD_ROOT_MAX 4096
+
+/* The `httpd` group (every key documented in apps/httpd.conf). */
+struct httpd_opts {
+    char root[HTTPD_ROOT_MAX];     /* document root directory */
+    unsigned header_timeout_ms;    /* whole request head must arrive within this; 0 = none */
+    unsigned keepalive_timeout_ms; /* idle time between requests; 0 = none */
+    bool access_log;               /* one line per request to stderr */
+    bool symlinks;                 /* follow symlinks that stay inside the root */
+    bool dir_redirect;             /* "/dir" -> 301 "/dir/" (as nginx) */
+    size_t max_body;               /* largest request body skipped; more is 413 */
+};
+
+/* Built by setup(), freed by teardown(); shared by every worker and only
+ * read while the server runs (mux_conn_app()). */
+struct httpd_app {
+    struct httpd_opts opts;
+    struct http_root root;
+};
+
+/* The handler table (httpd_conn.c). */
+extern const struct mux_handler httpd_handler;
+
+#endif

@@ -1,0 +1,313 @@
+/* httpd_conn.c - mux-httpd's handler: the request pipeline of docs/httpd.md
+ * on top of the framework's callbacks.
+ *
+ * Per connection it keeps only a few words (struct hconn): no buffer. The
+ * framework holds unconsumed input and re-offers it, so a partial head is
+ * simply not consumed (the parser is stateless), and each complete request
+ * is answered in order before the next one is looked at. A response is its
+ * head (copied into the output queue) plus, for a file, a sendfile range
+ * whose fd the framework takes over. A big body raises the queue above
+ * write_high_water, which pauses delivery: pipelined requests wait behind it.
+ *
+ * Timeouts, both through mux_conn_set_timeout():
+ *   head    from the first byte of a request head (or the accept) until the
+ *           head is complete: header_timeout_ms, an absolute deadline that
+ *           trickling bytes cannot extend (slowloris);
+ *   idle    after a complete request: keepalive_timeout_ms, restarted by
+ *           any read or write progress (a slow download keeps it alive). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_date.h"
+#include "http_parse.h"
+#include "http_path.h"
+#include "http_response.h"
+#include "httpd.h"
+#include "httpd_log.h"
+#include "mime.h"
+
+enum tmode { TM_HEAD, TM_IDLE };
+
+/* Owned by the connection: allocated in on_accept, freed in on_close. */
+struct hconn {
+    uint64_t skip;        /* request body bytes still to discard */
+    int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
+    uint32_t last_len;    /* bytes offered at the previous incomplete parse */
+    uint8_t mode;         /* enum tmode */
+};
+
+/* One request and what it is answered with. */
+struct exchange {
+    const struct http_request *req;       /* NULL when the head did not parse */
+    const struct http_request_info *info; /* NULL when not checked */
+    int status;
+    struct http_file *file;               /* status 200: fd handed over here */
+    struct http_span location;            /* 301 */
+};
+
+/* A head, an error page, or a 301 with a Location up to a request line. */
+#define HEAD_BUF (HTTP_RESPONSE_HEAD_MAX + HTTP_MAX_REQUEST_LINE + 8)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct httpd_opts *opts_of(struct mux_conn *c)
+{
+    return &((const struct httpd_app *)mux_conn_app(c))->opts;
+}
+
+/* ---- timeouts ------------------------------------------------------- */
+
+/* A request head is under way: the deadline runs from its first byte. */
+static void head_pending(struct mux_conn *c, struct hconn *h)
+{
+    unsigned limit = opts_of(c)->header_timeout_ms;
+    if (limit == 0) {
+        if (h->mode != TM_HEAD)
+            mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
+        h->mode = TM_HEAD;
+        return;
+    }
+    int64_t now = now_ms();
+    if (h->mode != TM_HEAD) {
+        h->mode = TM_HEAD;
+        h->deadline_ms = now + limit;
+    }
+    /* Each read restarts the framework's timer, so re-arm with what is left. */
+    int64_t left = h->deadline_ms - now;
+    mux_conn_set_timeout(c, left > 0 ? (unsigned)left : 1);
+}
+
+/* Between requests: the keep-alive timeout, set only on a change. */
+static void go_idle(struct mux_conn *c, struct hconn *h)
+{
+    if (h->mode == TM_IDLE)
+        return;
+    h->mode = TM_IDLE;
+    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
+}
+
+/* ---- answering ------------------------------------------------------ */
+
+static void log_exchange(struct mux_conn *c, const struct exchange *x, int status,
+                         uint64_t bytes)
+{
+    char peer[80];
+    struct httpd_log_entry e = {
+        .peer = mux_conn_peer_str(c, peer, sizeof peer),
+        .when = time(NULL),
+        .status = status,
+        .bytes = bytes,
+    };
+    if (x->req != NULL) {
+        e.method = x->req->method;
+        e.method_len = x->req->method_len;
+        e.target = x->req->target;
+        e.target_len = x->req->target_len;
+        e.minor_version = x->req->minor_version;
+    }
+    httpd_log_write(&e);
+}
+
+/* Queues the response (taking x->file's fd), logs it, and closes the
+ * connection after the flush when the response says so. Returns false when
+ * the connection is closing. */
+static bool respond(struct mux_conn *c, const struct exchange *x)
+{
+    struct http_file_facts facts;
+    struct http_response_in in = {
+        .status = x->status,
+        .method = x->req != NULL ? x->req->method_id : HTTP_METHOD_GET,
+        .keep_alive = x->info != NULL && x->info->keep_alive,
+        .req = x->info,
+        .location = x->location,
+        .date = http_date_now(),
+    };
+    if (x->file != NULL) {
+        facts = (struct http_file_facts){(uint64_t)x->file->st.st_size, x->file->st.st_mtime,
+                                         mime_type_for(x->file->name)};
+        in.file = &facts;
+    }
+    char buf[HEAD_BUF];
+    struct http_plan plan;
+    int fd = x->file != NULL ? x->file->fd : -1;
+    if (http_plan_response(&in, buf, sizeof buf, &plan) < 0) {
+        if (fd >= 0)
+            close(fd);
+        mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
+        return false;
+    }
+    uint64_t bytes = plan.head_len;
+    mux_conn_send(c, buf, plan.head_len);
+    if (fd >= 0) {
+        if (plan.file_len == 0) {
+            close(fd);
+        } else if (mux_conn_sendfile(c, fd, (off_t)plan.file_offset, plan.file_len) == 0) {
+            bytes += plan.file_len; /* the framework owns fd now */
+        } else {
+            close(fd);
+            mux_conn_abort(c); /* the head promised a body that cannot follow */
+            return false;
+        }
+    }
+    if (opts_of(c)->access_log)
+        log_exchange(c, x, plan.status, bytes);
+    if (!plan.keep_alive) {
+        mux_conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* The path part of the target ("/dir" of "/dir?q" or "http://h/dir?q"). */
+static struct http_span target_path(const struct http_request *req, const char **query)
+{
+    const char *t = req->target, *end = t + req->target_len;
+    if (t < end && *t != '/') { /* absolute-form: skip "scheme://authority" */
+        const char *p = memchr(t, ':', (size_t)(end - t));
+        p = p != NULL && end - p > 3 ? memchr(p + 3, '/', (size_t)(end - p - 3)) : NULL;
+        t = p != NULL ? p : end;
+    }
+    const char *q = t;
+    while (q < end && *q != '?' && *q != '#')
+        q++;
+    *query = q;
+    return (struct http_span){t, (size_t)(q - t)};
+}
+
+/* 301 to the directory with a trailing slash, the query kept. */
+static bool redirect_dir(struct mux_conn *c, struct exchange *x)
+{
+    const char *query;
+    struct http_span path = target_path(x->req, &query);
+    const char *end = x->req->target + x->req->target_len;
+    size_t qlen = query < end && *query == '?' ? (size_t)(end - query) : 0;
+    if (qlen > 0) { /* drop a fragment after the query */
+        const char *hash = memchr(query, '#', qlen);
+        if (hash != NULL)
+            qlen = (size_t)(hash - query);
+    }
+    char loc[HTTP_MAX_REQUEST_LINE + 2];
+    if (path.len + 1 + qlen > sizeof loc) {
+        x->status = 414;
+        return respond(c, x);
+    }
+    memcpy(loc, path.ptr, path.len);
+    loc[path.len] = '/';
+    memcpy(loc + path.len + 1, query, qlen);
+    x->status = 301;
+    x->location = (struct http_span){loc, path.len + 1 + qlen};
+    return respond(c, x);
+}
+
+/* Steps 5-9 of the pipeline: method, path, file, response. */
+static bool serve(struct mux_conn *c, struct exchange *x)
+{
+    if (x->req->method_id == HTTP_METHOD_OTHER) {
+        x->status = 405;
+        return respond(c, x);
+    }
+    char rel[HTTP_PATH_MAX + 1];
+    int rc = http_path_normalize(x->req->target, x->req->target_len, rel, sizeof rel);
+    if (rc < 0) {
+        x->status = -rc;
+        return respond(c, x);
+    }
+    struct http_file file;
+    rc = http_path_open(&((const struct httpd_app *)mux_conn_app(c))->root, rel, &file);
+    if (rc == -301)
+        return redirect_dir(c, x);
+    if (rc < 0) {
+        x->status = -rc;
+        return respond(c, x);
+    }
+    x->status = 200;
+    x->file = &file;
+    return respond(c, x);
+}
+
+/* A complete head of head_len bytes at data. Returns what on_read returns. */
+static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct http_request *req,
+                             size_t head_len, size_t len)
+{
+    struct http_request_info info;
+    struct exchange x = {.req = req, .info = &info};
+    int rc = http_request_check(req, &info);
+    if (rc < 0) {
+        x.status = -rc; /* 400 or 501: closes */
+        respond(c, &x);
+        return len;
+    }
+    if (info.body_len > opts_of(c)->max_body) {
+        x.status = 413;
+        respond(c, &x);
+        return len;
+    }
+    /* A body (GET may carry one) is read and dropped; start on it now. */
+    size_t avail = len - head_len;
+    size_t now = info.body_len < avail ? (size_t)info.body_len : avail;
+    h->skip = info.body_len - now;
+    if (!serve(c, &x))
+        return len;
+    go_idle(c, h);
+    return head_len + now;
+}
+
+/* ---- the callbacks -------------------------------------------------- */
+
+static int httpd_accept(struct mux_conn *c)
+{
+    struct hconn *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return ENOMEM;
+    mux_conn_set_data(c, h);
+    h->mode = TM_IDLE;
+    head_pending(c, h); /* the first request is expected now */
+    return 0;
+}
+
+static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
+{
+    struct hconn *h = mux_conn_data(c);
+    if (h->skip > 0) {
+        size_t n = h->skip < len ? (size_t)h->skip : len;
+        h->skip -= n;
+        return n;
+    }
+    struct http_header hdrs[HTTP_MAX_HEADERS];
+    struct http_request req = {.headers = hdrs, .max_headers = HTTP_MAX_HEADERS};
+    size_t hint = h->last_len <= len ? h->last_len : 0;
+    int rc = http_parse_request(data, len, &req, hint, NULL);
+    if (rc == HTTP_PARSE_INCOMPLETE) {
+        h->last_len = len > UINT32_MAX ? 0 : (uint32_t)len;
+        head_pending(c, h);
+        return 0;
+    }
+    h->last_len = 0;
+    if (rc < 0) {
+        struct exchange x = {.status = http_parse_status(rc)};
+        respond(c, &x); /* 400, 414, 431, 505: closes */
+        return len;
+    }
+    return handle_request(c, h, &req, (size_t)rc, len);
+}
+
+static void httpd_close(struct mux_conn *c, int err)
+{
+    free(mux_conn_data(c));
+    mux_conn_set_data(c, NULL);
+}
+
+const struct mux_handler httpd_handler = {
+    .name = "httpd",
+    .on_accept = httpd_accept,
+    .on_read = httpd_read,
+    .on_close = httpd_close,
+};

@@ -1,0 +1,207 @@
+/* test_httpd_more.c - mux-httpd behaviour that needs its own server
+ * configuration: the request-header timeout (slowloris, also against a
+ * client trickling one byte at a time), the keep-alive idle timeout, the
+ * access log, symlinks = false, the command line (root checks, help) and
+ * the shipped example config apps/httpd.conf. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd_fixture.h"
+
+static struct fixture fx;
+
+static int setup(void **state)
+{
+    return fx_create(&fx);
+}
+
+static int teardown(void **state)
+{
+    fx_destroy(&fx);
+    return 0;
+}
+
+/* Milliseconds until the server closes h (EOF or reset), or -1 when it is
+ * still open after limit_ms. Data from the server fails the test. */
+static long long ms_until_closed(struct hc *h, int limit_ms)
+{
+    long long start = mux_now_ms();
+    if (!hc_closed(h, FX_MS(limit_ms)))
+        return -1;
+    return mux_now_ms() - start;
+}
+
+static void test_header_timeout(void **state)
+{
+    struct mux_child c;
+    assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1,
+                              "httpd = { header_timeout_ms = 300; keepalive_timeout_ms = 1500; };\n",
+                              NULL),
+                     0);
+    int slow = mux_test_slowdown();
+    struct hc h;
+
+    /* Half a head, then silence: closed after about 300 ms, no response. */
+    assert_int_equal(hc_open(&h, c.port), 0);
+    assert_int_equal(hc_send(&h, "GET /hello.txt HTTP/1.1\r\nHo"), 0);
+    long long t = ms_until_closed(&h, 5000);
+    print_message("half a head: closed after %lld ms\n", t);
+    assert_true(t >= 0 && t < 300 + 1000LL * slow);
+    hc_close(&h);
+
+    /* One byte every 50 ms: each byte is progress, but the head as a whole
+     * must still arrive within 300 ms. */
+    assert_int_equal(hc_open(&h, c.port), 0);
+    const char *head = "GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa"
+                       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    long long start = mux_now_ms();
+    bool closed = false;
+    for (size_t i = 0; head[i] != '\0' && !closed; i++) {
+        if (send(h.fd, &head[i], 1, MSG_NOSIGNAL) != 1) {
+            closed = true;
+            break;
+        }
+        closed = hc_closed(&h, 50); /* the client's pace; returns early on EOF */
+    }
+    long long took = mux_now_ms() - start;
+    print_message("trickling client: closed=%d after %lld ms\n", closed, took);
+    assert_true(closed || hc_closed(&h, FX_MS(1000)));
+    assert_true(took < 300 + 2000LL * slow);
+    hc_close(&h);
+
+    /* Between requests the keep-alive timeout applies, not the header one. */
+    struct hresp r;
+    assert_int_equal(hc_open(&h, c.port), 0);
+    assert_int_equal(hc_send(&h, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(hc_recv(&h, &r, false, 5000), 0);
+    hr_free(&r);
+    assert_false(hc_closed(&h, 600)); /* > header_timeout_ms: still open */
+    assert_int_equal(hc_send(&h, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
+    assert_int_equal(hc_recv(&h, &r, false, 5000), 0);
+    assert_int_equal(r.status, 200);
+    hr_free(&r);
+    t = ms_until_closed(&h, 5000);
+    print_message("idle keep-alive: closed after %lld ms\n", t);
+    assert_true(t >= 800 && t < 1500 + 2000LL * slow);
+    hc_close(&h);
+    assert_int_equal(fx_stop(&c), 0);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_access_log(void **state)
+{
+    char log[256];
+    snprintf(log, sizeof log, "%s/access.log", fx.dir);
+    struct mux_child c;
+    assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 2, "httpd = { access_log = true; };\n", log),
+                     0);
+    struct hresp r;
+    assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    hr_free(&r);
+    assert_int_equal(hc_once(c.port, "GET /no\"pe%0a HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    hr_free(&r);
+    assert_int_equal(hc_once(c.port, "GARBAGE\r\n\r\n", &r, false), 0);
+    hr_free(&r);
+    assert_int_equal(fx_stop(&c), 0); /* every line is written before the exit */
+    char *text = read_text(log);
+    assert_non_null(text);
+    print_message("%s", text);
+    assert_non_null(strstr(text, "127.0.0.1:"));
+    assert_non_null(strstr(text, "\"GET /hello.txt HTTP/1.1\" 200 "));
+    assert_non_null(strstr(text, "\"GET /no\\x22pe%0a HTTP/1.1\" 404 "));
+    assert_non_null(strstr(text, "\"-\" 400 "));
+    assert_non_null(strstr(text, " +0000] "));
+    free(text);
+}
+
+static void test_symlinks_off(void **state)
+{
+    struct mux_child c;
+    assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1, "httpd = { symlinks = false; };\n", NULL),
+                     0);
+    struct hresp r;
+    assert_int_equal(hc_once(c.port, "GET /link.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    assert_int_equal(r.status, 403);
+    hr_free(&r);
+    assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    assert_int_equal(r.status, 200);
+    hr_free(&r);
+    assert_int_equal(fx_stop(&c), 0);
+}
+
+static void test_cli(void **state)
+{
+    char out[8192], path[300];
+    char *help[] = {MUX_HTTPD_BIN, "-h", NULL};
+    assert_int_equal(mux_run_capture(help, out, sizeof out, 10000), 0);
+    assert_non_null(strstr(out, "--root"));
+    assert_non_null(strstr(out, "httpd.root"));
+
+    snprintf(path, sizeof path, "%s/no-such-dir", fx.dir);
+    char *missing[] = {MUX_HTTPD_BIN, "-r", path, "-l", "127.0.0.1:0", NULL};
+    assert_int_equal(mux_run_capture(missing, out, sizeof out, 10000), 2);
+    assert_non_null(strstr(out, "httpd.root"));
+    assert_non_null(strstr(out, "No such file"));
+
+    snprintf(path, sizeof path, "%s/hello.txt", fx.root);
+    char *file[] = {MUX_HTTPD_BIN, "--root", path, "-l", "127.0.0.1:0", NULL};
+    assert_int_equal(mux_run_capture(file, out, sizeof out, 10000), 2);
+    assert_non_null(strstr(out, "Not a directory"));
+
+    const char *text = "httpd = {\n  header_timeout_ms = -1;\n};\n";
+    const char *conf = fx_write(&fx, false, "bad.conf", text, strlen(text));
+    assert_non_null(conf);
+    snprintf(path, sizeof path, "%s", conf);
+    char *bad[] = {MUX_HTTPD_BIN, "-c", path, "-r", fx.root, "-l", "127.0.0.1:0", NULL};
+    assert_int_equal(mux_run_capture(bad, out, sizeof out, 10000), 2);
+    assert_non_null(strstr(out, ":2: httpd.header_timeout_ms"));
+}
+
+/* The shipped example config loads and serves (its listen is overridden). */
+static void test_example_config(void **state)
+{
+    char *argv[] = {MUX_HTTPD_BIN, "-c", MUX_HTTPD_CONF, "-r", fx.root, "-l", "127.0.0.1:0",
+                    "-w", "1", NULL};
+    struct mux_child c;
+    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    struct hresp r;
+    assert_int_equal(hc_once(c.port, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    assert_int_equal(r.status, 301); /* dir_redirect = true */
+    hr_free(&r);
+    assert_int_equal(fx_stop(&c), 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_header_timeout),
+        cmocka_unit_test(test_access_log),
+        cmocka_unit_test(test_symlinks_off),
+        cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_example_config),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,215 @@
+/* conn_io.c - the hot path of a load thread: queue requests into a
+ * connection's ring (no allocation), write them with one writev per
+ * connection per event batch, read replies into the thread's shared buffer
+ * and verify them as they stream in, recording latency per completed reply. */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define FLUSH_IOV 64      /* iovecs per writev */
+#define READS_PER_EVENT 4 /* fairness: reads per readable event */
+
+/* May connection c issue one more request due at t? Charges the -n budget. */
+static bool may_issue(struct sthread *th, struct sconn *c, uint64_t t)
+{
+    if (th->phase != PH_RUN || c->state != CS_UP || c->idle || c->rx.closing)
+        return false;
+    if (ring_outstanding(&c->ring) >= th->o->pipeline) /* ring capacity >= pipeline */
+        return false;
+    if (t >= th->measure_start) {
+        if (th->budget == 0)
+            return false;
+        if (th->budget != UINT64_MAX)
+            th->budget--;
+    }
+    return true;
+}
+
+static void push_request(struct sthread *th, struct sconn *c, uint64_t t_start)
+{
+    struct req *r = ring_at(&c->ring, c->ring.tail);
+    proto_request(th->proto, c->id, c->seq++, r);
+    r->t_start = t_start;
+    if (ring_outstanding(&c->ring) == 0)
+        c->since = th->now;
+    c->ring.tail++;
+    th->inflight++;
+}
+
+static void mark_dirty(struct sthread *th, struct sconn *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        th->dirty[th->ndirty++] = (uint32_t)(c - th->conns);
+    }
+}
+
+void conn_refill(struct sthread *th, struct sconn *c)
+{
+    bool queued = false;
+    if (th->open_loop) {
+        for (;;) {
+            uint64_t due = sched_due(&th->sched, c->index, c->sched_i);
+            if (due > th->now || !may_issue(th, c, due))
+                break;
+            push_request(th, c, due);
+            c->sched_i++;
+            queued = true;
+        }
+    } else {
+        while (may_issue(th, c, th->now)) {
+            push_request(th, c, th->now);
+            queued = true;
+        }
+    }
+    if (queued)
+        mark_dirty(th, c);
+}
+
+/* Builds the iovecs for ring[unsent, tail). Returns the count. */
+static int gather(struct sthread *th, struct sconn *c, struct iovec *iov, size_t *total)
+{
+    int n = 0;
+    *total = 0;
+    for (uint32_t i = c->ring.unsent; i != c->ring.tail && n < FLUSH_IOV; i++, n++) {
+        const struct req *r = ring_at(&c->ring, i);
+        size_t skip = i == c->ring.unsent ? c->ring.unsent_off : 0;
+        iov[n].iov_base = (char *)proto_req_bytes(th->proto, r) + skip;
+        iov[n].iov_len = r->len - skip;
+        *total += iov[n].iov_len;
+    }
+    return n;
+}
+
+/* Moves the unsent cursor over `n` written bytes. */
+static void advance(struct sconn *c, size_t n)
+{
+    while (n > 0) {
+        const struct req *r = ring_at(&c->ring, c->ring.unsent);
+        size_t left = r->len - c->ring.unsent_off;
+        if (n < left) {
+            c->ring.unsent_off += (uint32_t)n;
+            return;
+        }
+        n -= left;
+        c->ring.unsent++;
+        c->ring.unsent_off = 0;
+    }
+}
+
+void conn_flush(struct sthread *th, struct sconn *c)
+{
+    struct iovec iov[FLUSH_IOV];
+    while (c->state == CS_UP && c->ring.unsent != c->ring.tail) {
+        size_t total;
+        int n = gather(th, c, iov, &total);
+        ssize_t w = writev(c->fd, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                conn_set_out(th, c, true);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            conn_lost(th, c, true);
+            return;
+        }
+        if (th->now >= th->measure_start)
+            stat_add(&th->st.bytes_tx, (uint64_t)w);
+        advance(c, (size_t)w);
+        if ((size_t)w < total) {
+            conn_set_out(th, c, true);
+            return;
+        }
+    }
+    if (c->want_out && c->state == CS_UP)
+        conn_set_out(th, c, false);
+}
+
+void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg)
+{
+    stat_add(&th->st.verify_failures, 1);
+    if (client_may_report())
+        fprintf(stderr, "mux-stress: verify failed on connection %u: %s\n", c->id, msg);
+    conn_lost(th, c, false);
+}
+
+/* Pops `done` answered requests, recording the measured ones. */
+static void complete(struct sthread *th, struct sconn *c, uint32_t done)
+{
+    for (uint32_t k = 0; k < done; k++) {
+        const struct req *r = ring_at(&c->ring, c->ring.head);
+        if (r->t_start >= th->measure_start) {
+            hist_record(&th->hist, th->now > r->t_start ? th->now - r->t_start : 0);
+            stat_add(&th->st.requests, 1);
+        }
+        c->ring.head++;
+    }
+    if (done == 0)
+        return;
+    th->inflight -= done;
+    if ((int32_t)(c->ring.unsent - c->ring.head) < 0) { /* answered before fully sent */
+        c->ring.unsent = c->ring.head;
+        c->ring.unsent_off = 0;
+    }
+    if (th->now >= th->measure_start)
+        __atomic_store_n(&th->st.last_done, th->now, __ATOMIC_RELAXED);
+}
+
+/* Verifies one chunk of reply bytes. false if the connection is gone. */
+static bool consume(struct sthread *th, struct sconn *c, const char *buf, size_t n)
+{
+    struct verify_err err;
+    uint32_t done = 0;
+    int rc = proto_feed(th->proto, &c->rx, &c->ring, buf, n, &done, &err);
+    complete(th, c, done);
+    c->since = th->now;
+    if (rc < 0) {
+        conn_verify_failed(th, c, err.msg);
+        return false;
+    }
+    if (c->rx.closing && ring_outstanding(&c->ring) == 0) {
+        conn_lost(th, c, false); /* server said Connection: close */
+        return false;
+    }
+    conn_refill(th, c);
+    return true;
+}
+
+static void on_eof(struct sthread *th, struct sconn *c)
+{
+    struct verify_err err;
+    uint32_t done = 0;
+    int rc = proto_eof(th->proto, &c->rx, &c->ring, &done, &err);
+    complete(th, c, done);
+    if (rc < 0 && th->phase != PH_DONE) {
+        conn_verify_failed(th, c, err.msg);
+        return;
+    }
+    conn_lost(th, c, false);
+}
+
+void conn_readable(struct sthread *th, struct sconn *c)
+{
+    for (int i = 0; i < READS_PER_EVENT && c->state == CS_UP; i++) {
+        ssize_t n = read(c->fd, th->rbuf, th->rbuf_size);
+        if (n > 0) {
+            if (th->now >= th->measure_start)
+                stat_add(&th->st.bytes_rx, (uint64_t)n);
+            if (!consume(th, c, th->rbuf, (size_t)n) || (size_t)n < th->rbuf_size)
+                return;
+        } else if (n == 0) {
+            on_eof(th, c);
+            return;
+        } else if (errno == EINTR) {
+            continue;
+        } else {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_lost(th, c, true);
+            return;
+        }
+    }
+}

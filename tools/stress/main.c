@@ -1,0 +1,323 @@
+/* main.c - mux-stress: parse the command line, split the connections over T
+ * load threads (client.c), supervise them once a second (progress line, CSV)
+ * and on SIGINT/SIGTERM, then merge their counters and histograms, report,
+ * and turn the verification result into the exit status (0 / 1 / 2). */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "client.h"
+#include "clock.h"
+#include "report.h"
+
+struct run {
+    struct stress_opts o;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct proto proto;
+    struct sthread *th;
+    uint32_t nth;
+    int stop_fd, done_fd, sig_fd;
+    uint64_t t0;            /* threads start */
+    uint64_t measure_start; /* t0 + warm-up */
+    uint64_t t_stop;        /* signal received, 0 if none */
+    uint64_t t_finish;      /* all threads done */
+    FILE *csv;
+    char csv_tmp[64]; /* temporary CSV behind --plot without --csv */
+};
+
+/* Makes room for every connection, or explains the limit. 0 or -1. */
+static int fd_limit(const struct stress_opts *o)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)o->conns + o->idle + 2 * o->threads + 32;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+        return 0;
+    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur >= need)
+        return 0;
+    fprintf(stderr,
+            "mux-stress: %llu connections need about %llu file descriptors, but the "
+            "limit is %llu (ulimit -n)\n",
+            (unsigned long long)o->conns + o->idle, (unsigned long long)need,
+            (unsigned long long)rl.rlim_cur);
+    return -1;
+}
+
+static uint64_t share(uint64_t total, uint32_t parts, uint32_t i)
+{
+    return total / parts + (i < total % parts);
+}
+
+/* Configures thread i; *busy_before counts busy connections of threads < i. */
+static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32_t *id)
+{
+    struct sthread *th = &r->th[i];
+    const struct stress_opts *o = &r->o;
+    uint32_t busy = (uint32_t)share(o->conns, r->nth, i);
+    uint32_t idle = (uint32_t)share(o->idle, r->nth, i);
+    th->id = i;
+    th->o = o;
+    th->proto = &r->proto;
+    th->addr = (const struct sockaddr *)&r->addr;
+    th->addrlen = r->addrlen;
+    th->stop_fd = r->stop_fd;
+    th->done_fd = r->done_fd;
+    th->epfd = -1;
+    if (client_init(th, busy, idle, *id) < 0) {
+        fprintf(stderr, "mux-stress: thread %u: %s\n", i, strerror(errno));
+        return -1;
+    }
+    th->measure_start = r->measure_start;
+    if (o->duration > 0)
+        th->end_time = r->measure_start + (uint64_t)(o->duration * 1e9);
+    if (o->requests) { /* this thread's part of -n, in proportion to its connections */
+        unsigned __int128 n = o->requests;
+        th->budget = (uint64_t)(n * (*busy_before + busy) / o->conns - n * *busy_before / o->conns);
+    }
+    if (o->rate > 0) {
+        th->open_loop = true;
+        sched_init(&th->sched, r->t0, o->rate / o->conns, busy);
+    }
+    *busy_before += busy;
+    *id += busy + idle;
+    return 0;
+}
+
+static void snapshot(const struct run *r, struct totals *t)
+{
+    memset(t, 0, sizeof(*t) - sizeof(t->hist));
+    hist_init(&t->hist);
+    for (uint32_t i = 0; i < r->nth; i++) {
+        const struct tstats *s = &r->th[i].st;
+        t->requests += stat_get(&s->requests);
+        t->bytes_rx += stat_get(&s->bytes_rx);
+        t->bytes_tx += stat_get(&s->bytes_tx);
+        t->verify_failures += stat_get(&s->verify_failures);
+        t->timeouts += stat_get(&s->timeouts);
+        t->connect_errors += stat_get(&s->connect_errors);
+        t->resets += stat_get(&s->resets);
+        t->conns_up += stat_get(&s->conns_up);
+        uint64_t last = stat_get(&s->last_done);
+        if (last > t->last_done)
+            t->last_done = last;
+        hist_merge(&t->hist, &r->th[i].hist);
+    }
+}
+
+static int open_csv(struct run *r)
+{
+    const char *path = r->o.csv;
+    if (!path && r->o.plot) {
+        snprintf(r->csv_tmp, sizeof(r->csv_tmp), "/tmp/mux-stress-XXXXXX");
+        int fd = mkstemp(r->csv_tmp);
+        if (fd < 0) {
+            fprintf(stderr, "mux-stress: --plot: cannot create a temporary CSV\n");
+            r->csv_tmp[0] = '\0';
+            return -1;
+        }
+        close(fd);
+        path = r->csv_tmp;
+    }
+    if (path && !(r->csv = report_csv_open(path)))
+        return -1;
+    return 0;
+}
+
+/* One second passed: progress line and CSV row. */
+static void tick(struct run *r, uint64_t now, uint64_t *last, struct totals **cur,
+                 struct totals **prev, bool show)
+{
+    snapshot(r, *cur);
+    double elapsed = (double)(now - r->t0) / 1e9, interval = (double)(now - *last) / 1e9;
+    bool warm = now < r->measure_start + NS_PER_SEC / 10; /* < 0.1 s measured: no rates yet */
+    if (show)
+        report_progress(stderr, &r->o, elapsed, interval, *cur, *prev, warm);
+    if (r->csv && !warm && interval > 0.01)
+        report_csv_row(r->csv, elapsed, interval, *cur, *prev);
+    struct totals *t = *cur;
+    *cur = *prev;
+    *prev = t;
+    *last = now;
+}
+
+/* Waits for every thread to finish, ticking once a second. */
+static int supervise(struct run *r, struct totals **cur, struct totals **prev)
+{
+    bool show = !r->o.quiet && isatty(STDERR_FILENO);
+    uint64_t last = r->t0, next = r->t0 + NS_PER_SEC;
+    uint32_t done = 0;
+    memset(*prev, 0, sizeof(**prev));
+    hist_init(&(*prev)->hist);
+    while (done < r->nth) {
+        uint64_t now = now_ns();
+        int ms = now >= next ? 0 : (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
+        struct pollfd p[2] = {{.fd = r->sig_fd, .events = POLLIN},
+                              {.fd = r->done_fd, .events = POLLIN}};
+        if (poll(p, 2, ms) < 0 && errno != EINTR)
+            return -1;
+        if (p[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(r->sig_fd, &si, sizeof(si)) > 0 && r->t_stop) {
+                fprintf(stderr, "mux-stress: interrupted again, exiting\n");
+                return -1;
+            }
+            uint64_t one = 1;
+            r->t_stop = now_ns();
+            if (write(r->stop_fd, &one, sizeof(one)) < 0)
+                return -1;
+        }
+        uint64_t n;
+        if ((p[1].revents & POLLIN) && read(r->done_fd, &n, sizeof(n)) == sizeof(n))
+            done += (uint32_t)n;
+        now = now_ns();
+        if (now >= next || done == r->nth) {
+            if (now >= next || (r->csv && now - last > 10 * NS_PER_MS))
+                tick(r, now, &last, cur, prev, show && now >= next);
+            next = next + NS_PER_SEC > now ? next + NS_PER_SEC : now + NS_PER_SEC;
+        }
+    }
+    r->t_finish = now_ns();
+    return 0;
+}
+
+static void result_of(const struct run *r, const struct totals *t, struct result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->o = &r->o;
+    res->t = *t;
+    res->stopped = r->t_stop != 0;
+    uint64_t end;
+    if (r->o.duration > 0) {
+        uint64_t stop = r->t_stop ? r->t_stop : r->t_finish;
+        uint64_t planned = r->measure_start + (uint64_t)(r->o.duration * 1e9);
+        end = stop < planned ? stop : planned;
+    } else {
+        end = t->last_done ? t->last_done : r->t_finish;
+    }
+    res->elapsed = end > r->measure_start ? (double)(end - r->measure_start) / 1e9 : 0;
+    struct rusage ru;
+    double wall = (double)(r->t_finish - r->t0) / 1e9;
+    if (getrusage(RUSAGE_SELF, &ru) == 0 && wall > 0)
+        res->cpu_percent = 100.0 *
+                           ((double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6) /
+                           wall;
+    if (res->elapsed > 0) {
+        res->req_per_sec = (double)t->requests / res->elapsed;
+        res->bytes_per_sec = (double)t->bytes_rx / res->elapsed;
+    }
+}
+
+/* Everything after the threads were joined. Returns the exit status. */
+static int finish(struct run *r, struct totals *t)
+{
+    struct result res;
+    snapshot(r, t);
+    result_of(r, t, &res);
+    report_summary(stdout, &res);
+    fflush(stdout);
+    int rc = t->verify_failures || t->requests == 0 ? 1 : 0;
+    if (r->o.json && report_json(r->o.json, &res) < 0)
+        rc = 1;
+    if (r->csv) {
+        fclose(r->csv);
+        r->csv = NULL;
+    }
+    if (r->o.plot && (r->o.csv || r->csv_tmp[0]))
+        report_plot(r->o.plot, r->o.csv ? r->o.csv : r->csv_tmp, &r->o);
+    if (r->csv_tmp[0])
+        unlink(r->csv_tmp);
+    return rc;
+}
+
+static int start_threads(struct run *r)
+{
+    uint32_t before = 0, id = 0, started = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < r->nth && rc == 0; i++)
+        rc = setup_thread(r, i, &before, &id);
+    for (uint32_t i = 0; i < r->nth && rc == 0; i++) {
+        if ((errno = pthread_create(&r->th[i].tid, NULL, client_run, &r->th[i])) != 0) {
+            perror("mux-stress: pthread_create");
+            rc = -1;
+            break;
+        }
+        started++;
+    }
+    if (rc < 0) { /* stop what started and wait for it */
+        uint64_t one = 1;
+        if (write(r->stop_fd, &one, sizeof(one)) < 0)
+            perror("mux-stress: eventfd");
+        for (uint32_t i = 0; i < started; i++)
+            pthread_join(r->th[i].tid, NULL);
+    }
+    return rc;
+}
+
+static int run(struct run *r)
+{
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit the mask */
+    r->sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    r->stop_fd = eventfd(0, EFD_CLOEXEC);
+    r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->th = calloc(r->nth, sizeof(*r->th));
+    struct totals *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+    int rc = 1;
+    if (r->sig_fd < 0 || r->stop_fd < 0 || r->done_fd < 0 || !r->th || !a || !b) {
+        perror("mux-stress: setup");
+    } else if (open_csv(r) == 0) {
+        r->t0 = now_ns();
+        r->measure_start = r->t0 + (uint64_t)(r->o.warmup * 1e9);
+        if (start_threads(r) == 0) {
+            if (supervise(r, &a, &b) < 0)
+                _exit(1); /* second signal: leave without waiting for threads */
+            for (uint32_t i = 0; i < r->nth; i++)
+                pthread_join(r->th[i].tid, NULL);
+            rc = finish(r, a);
+        }
+    }
+    for (uint32_t i = 0; r->th && i < r->nth; i++)
+        client_free(&r->th[i]);
+    if (r->csv)
+        fclose(r->csv);
+    free(r->th);
+    free(a);
+    free(b);
+    close(r->sig_fd);
+    close(r->stop_fd);
+    close(r->done_fd);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r;
+    int rc = options_parse(&r.o, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || fd_limit(&r.o) < 0)
+        return 2;
+    if (proto_init(&r.proto, &r.o, now_ns() ^ (uint64_t)getpid() << 32) < 0) {
+        fprintf(stderr, "mux-stress: out of memory\n");
+        return 1;
+    }
+    r.nth = r.o.threads;
+    rc = run(&r);
+    proto_free(&r.proto);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/* report.h - everything mux-stress prints or writes: the live progress line,
+ * the per-second CSV, the final human summary, the --json object (a contract:
+ * design.md section 7) and the gnuplot run behind --plot. All of it runs on
+ * the main thread, from merged snapshots of the load threads. */
+#ifndef STRESS_REPORT_H
+#define STRESS_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hist.h"
+#include "options.h"
+
+/* Totals over all threads at one moment. */
+struct totals {
+    uint64_t requests, bytes_rx, bytes_tx;
+    uint64_t verify_failures, timeouts, connect_errors, resets;
+    uint64_t conns_up;
+    uint64_t last_done;
+    struct hist hist; /* cumulative, measured requests only */
+};
+
+/* The final result. */
+struct result {
+    const struct stress_opts *o;
+    struct totals t;
+    double elapsed; /* seconds of measurement */
+    double req_per_sec;
+    double bytes_per_sec; /* received */
+    bool stopped;         /* interrupted by a signal */
+    double cpu_percent;   /* mux-stress's own CPU time / wall time, 100 = one core */
+};
+
+/* One line per second: `prev` is the previous snapshot (NULL for the first). */
+void report_progress(FILE *f, const struct stress_opts *o, double elapsed, double interval,
+                     const struct totals *now, const struct totals *prev, bool warmup);
+
+/* Per-second CSV. report_csv_open returns NULL (message printed) on error. */
+FILE *report_csv_open(const char *path);
+void report_csv_row(FILE *f, double elapsed, double interval, const struct totals *now,
+                    const struct totals *prev);
+
+void report_summary(FILE *f, const struct result *r);
+
+/* Writes the JSON object. 0 or -1 (message printed). */
+int report_json(const char *path, const struct result *r);
+
+/* Draws csv_path into png_path with gnuplot. 0, or -1 with the reason on
+ * stderr (gnuplot missing or failing is not a measurement failure). */
+int report_plot(const char *png_path, const char *csv_path, const struct stress_opts *o);
+
+#endif
