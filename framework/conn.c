@@ -242,16 +242,8 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
         mux__conn_fail(c, socket_error(c->fd));
         return;
     }
-    if (events & MUX_EV_WRITE) {
-        int rc = mux__conn_flush(c);
-        if (rc < 0) {
-            mux__conn_fail(c, -rc);
-            return;
-        }
-        mux__conn_after_write(c);
-        if (c->flags & CONN_CLOSED)
-            return;
-    }
+    if ((events & MUX_EV_WRITE) && !mux__conn_write_ready(c))
+        return;
     if (events & (MUX_EV_READ | MUX_EV_HUP)) {
         if (mux__conn_can_read(c))
             on_readable(c);
@@ -314,15 +306,7 @@ void mux__conn_process(struct mux_conn *c)
     if (c->flags & CONN_CLOSED)
         return;
     deliver(c);
-    if (!mux__outq_empty(&c->out)) {
-        int rc = mux__conn_flush(c);
-        if (rc < 0) {
-            mux__conn_fail(c, -rc);
-            return;
-        }
-    }
-    mux__conn_after_write(c);
-    if (c->flags & CONN_CLOSED)
+    if (!mux__conn_write_ready(c))
         return;
     if (ready_to_close(c)) {
         close_orderly(c);

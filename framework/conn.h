@@ -88,9 +88,12 @@ void mux__conn_fail(struct mux_conn *c, int err);
 /* Registers the interest the flags and queue call for, if it changed. */
 void mux__conn_update_interest(struct mux_conn *c);
 
-/* Write path (conn_write.c). */
+/* Write path (conn_write.c): flush is I/O only; after_write applies the
+ * water marks and may call on_writable; write_ready does both, failing the
+ * connection on a write error, and returns false once it is closed. */
 int mux__conn_flush(struct mux_conn *c);
 void mux__conn_after_write(struct mux_conn *c);
+bool mux__conn_write_ready(struct mux_conn *c);
 
 /* Input may be delivered to on_read now. */
 static inline bool mux__conn_can_deliver(const struct mux_conn *c)

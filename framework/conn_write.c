@@ -102,6 +102,19 @@ void mux__conn_after_write(struct mux_conn *c)
         mux__worker_defer(c->w, c); /* the close may be due now */
 }
 
+bool mux__conn_write_ready(struct mux_conn *c)
+{
+    if (!mux__outq_empty(&c->out)) {
+        int rc = mux__conn_flush(c);
+        if (rc < 0) {
+            mux__conn_fail(c, -rc);
+            return false;
+        }
+    }
+    mux__conn_after_write(c);
+    return !(c->flags & CONN_CLOSED);
+}
+
 MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
 {
     if (c->flags & (CONN_CLOSED | CONN_CLOSING))

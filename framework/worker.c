@@ -19,7 +19,8 @@
 
 #define EVENTS_PER_WAIT 256
 #define OUTQ_CHUNK (16u << 10)
-#define POOL_KEEP 64 /* free blocks a worker keeps per pool */
+#define POOL_KEEP 64 /* free blocks a worker keeps per pool at the least */
+#define TRIM_EVERY_MS 1000 /* pools give back what the last period did not need */
 
 /* The wake eventfd is registered with this pointer instead of a conn. */
 static char wake_marker;
@@ -140,6 +141,15 @@ static void run_timers(struct mux__worker *w)
         mux__conn_timeout(container_of(t, struct mux_conn, timer));
 }
 
+static void trim_pools(struct mux__worker *w)
+{
+    if (w->now_ms - w->last_trim_ms < TRIM_EVERY_MS)
+        return;
+    w->last_trim_ms = w->now_ms;
+    mux__bufpool_trim(&w->inpool);
+    mux__bufpool_trim(&w->outpool);
+}
+
 static void free_dead(struct mux__worker *w)
 {
     while (!mux_list_empty(&w->dead))
@@ -184,6 +194,7 @@ void *mux__worker_run(void *arg)
         run_pending(w);
         run_timers(w);
         free_dead(w);
+        trim_pools(w);
         publish_stats(w);
     }
     if (!mux_list_empty(&w->conns))

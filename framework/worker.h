@@ -42,6 +42,7 @@ struct mux__worker {
     struct mux_list dead;    /* finished, freed at the end of the iteration */
 
     uint64_t now_ms;          /* monotonic, read once per loop iteration */
+    uint64_t last_trim_ms;    /* buffer pools last trimmed */
     uint64_t stop_deadline;   /* when stopping: end of the grace period */
     bool stopping;
     atomic_bool stop_requested; /* set by the main thread, then a wake */

@@ -15,18 +15,25 @@
 #include "inbuf.h"
 #include "outq.h"
 
-static void test_pool_reuses_and_caps(void **state)
+static void test_pool_keeps_recent_peak_then_trims(void **state)
 {
     struct mux__bufpool p;
     mux__bufpool_init(&p, 1024, 2);
-    void *a = mux__bufpool_get(&p), *b = mux__bufpool_get(&p), *c = mux__bufpool_get(&p);
-    mux__bufpool_put(&p, a);
-    mux__bufpool_put(&p, b);
-    mux__bufpool_put(&p, c); /* beyond max_free: freed */
+    enum { N = 100 };
+    void *b[N];
+    for (int i = 0; i < N; i++) /* a burst: 100 blocks in use at once */
+        b[i] = mux__bufpool_get(&p);
+    assert_int_equal(p.in_use, N);
+    for (int i = 0; i < N; i++)
+        mux__bufpool_put(&p, b[i]);
+    assert_int_equal(p.nfree, N); /* kept: the next burst needs no malloc */
+    void *again = mux__bufpool_get(&p);
+    assert_ptr_equal(again, b[N - 1]); /* LIFO reuse, cache-warm */
+    mux__bufpool_put(&p, again);
+    mux__bufpool_trim(&p); /* end of the period that saw the burst */
+    assert_int_equal(p.nfree, N);
+    mux__bufpool_trim(&p); /* a quiet period: back to min_free */
     assert_int_equal(p.nfree, 2);
-    void *d = mux__bufpool_get(&p);
-    assert_true(d == a || d == b);
-    mux__bufpool_put(&p, d);
     mux__bufpool_destroy(&p);
     assert_int_equal(p.nfree, 0);
 }
@@ -169,7 +176,7 @@ static void test_outq_clear_closes_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pool_reuses_and_caps),
+        cmocka_unit_test(test_pool_keeps_recent_peak_then_trims),
         cmocka_unit_test(test_inbuf_consumed_bytes),
         cmocka_unit_test(test_inbuf_grows_to_cap_then_refuses),
         cmocka_unit_test(test_inbuf_slides_partial_message),
