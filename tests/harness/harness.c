@@ -246,23 +246,32 @@ int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms)
     return 128 + WTERMSIG(status);
 }
 
-int mux_connect_tcp(const char *host, int port)
+int mux_sockaddr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
-    struct sockaddr_storage ss = {0};
-    socklen_t len;
-    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
     if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
         in->sin_family = AF_INET;
         in->sin_port = htons((unsigned short)port);
-        len = sizeof(*in);
-    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        *len = sizeof(*in);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
         in6->sin6_port = htons((unsigned short)port);
-        len = sizeof(*in6);
-    } else {
-        return -1;
+        *len = sizeof(*in6);
+        return 0;
     }
+    return -1;
+}
+
+int mux_connect_tcp(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (mux_sockaddr(host, port, &ss, &len) < 0)
+        return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;

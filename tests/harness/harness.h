@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct mux_child {
@@ -37,6 +38,10 @@ int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms);
 
 /* Timeout scale: 1, or 20 under valgrind. */
 int mux_test_slowdown(void);
+
+/* host (IPv4 or IPv6 literal) and port as a socket address. 0 or -1. */
+struct sockaddr_storage;
+int mux_sockaddr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Blocking TCP connect to host:port (IPv4 or IPv6 literal). fd or -1. */
 int mux_connect_tcp(const char *host, int port);
