@@ -222,6 +222,20 @@ int fx_stop(struct mux_child *c)
     return mux_child_stop(c, SIGTERM, 15000);
 }
 
+int fx_up(struct fixture *f, struct mux_child *srv, const char *bin)
+{
+    if (fx_create(f) < 0)
+        return -1;
+    return fx_start(srv, f, bin, 2, NULL, NULL);
+}
+
+void fx_down(struct fixture *f, struct mux_child *srv)
+{
+    if (srv->pid > 0)
+        fx_stop(srv);
+    fx_destroy(f);
+}
+
 /* ---- client --------------------------------------------------------- */
 
 int hc_open(struct hc *h, int port)

@@ -55,6 +55,14 @@ int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int 
 /* SIGTERM and wait; returns the exit code (0 expected). */
 int fx_stop(struct mux_child *c);
 
+/* The usual group setup: fx_create plus fx_start with 2 workers. 0 or -1. */
+int fx_up(struct fixture *f, struct mux_child *srv, const char *bin);
+
+/* The matching teardown: stops the server if a failed test left it running
+ * (the last test normally stops it and checks the exit code), then
+ * fx_destroy. */
+void fx_down(struct fixture *f, struct mux_child *srv);
+
 /* ---- the client --------------------------------------------------- */
 
 struct hc {

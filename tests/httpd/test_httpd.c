@@ -31,16 +31,12 @@ static bool under_valgrind(void)
 
 static int setup(void **state)
 {
-    if (fx_create(&fx) < 0)
-        return -1;
-    return fx_start(&srv, &fx, MUX_HTTPD_BIN, 2, NULL, NULL);
+    return fx_up(&fx, &srv, MUX_HTTPD_BIN);
 }
 
 static int teardown(void **state)
 {
-    if (srv.pid > 0) /* a test failed before test_graceful_exit */
-        fx_stop(&srv);
-    fx_destroy(&fx);
+    fx_down(&fx, &srv);
     return 0;
 }
 

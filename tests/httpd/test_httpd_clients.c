@@ -25,7 +25,7 @@ static char url[128]; /* http://127.0.0.1:PORT */
 
 static int setup(void **state)
 {
-    if (fx_create(&fx) < 0 || fx_start(&srv, &fx, MUX_HTTPD_BIN, 2, NULL, NULL) < 0)
+    if (fx_up(&fx, &srv, MUX_HTTPD_BIN) < 0)
         return -1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
     return 0;
@@ -33,9 +33,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    if (srv.pid > 0) /* a test failed before test_graceful_exit */
-        fx_stop(&srv);
-    fx_destroy(&fx);
+    fx_down(&fx, &srv);
     return 0;
 }
 
