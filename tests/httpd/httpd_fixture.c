@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,7 @@ char *fx_slurp(const struct fixture *f, const char *rel, size_t *len)
 int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int workers,
              const char *config, const char *stderr_path)
 {
-    char w[16], conf[256] = "";
+    char w[16], conf[PATH_MAX] = "";
     snprintf(w, sizeof w, "%d", workers);
     char *argv[16] = {(char *)bin, "-r", (char *)f->root, "-l", "127.0.0.1:0", "-w", w};
     int n = 7;

@@ -109,8 +109,8 @@ static void test_leading_empty_lines(void **state)
 static const char *const valid[] = {
     "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
     "HEAD /index.html HTTP/1.0\r\n\r\n",
-    "GET /x?y=z HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1.0\r\nAccept: */*\r\n"
-    "Connection: keep-alive\r\n\r\n",
+    ("GET /x?y=z HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1.0\r\nAccept: */*\r\n"
+     "Connection: keep-alive\r\n\r\n"),
     "GET / HTTP/1.1\nHost: a\n\n",
     "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
     "GET / HTTP/1.1\r\nHost:   a  \r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n",
