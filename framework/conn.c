@@ -1,6 +1,9 @@
-/* conn.c - a connection's life on its worker: open, the read path that
- * feeds on_read, deferred work, timeouts, close, linger and free. The write
- * path is conn_write.c. Everything here runs on the owning worker thread. */
+/* conn.c - a connection's life on its worker: the states of conn.h and the
+ * one function that changes them, the read path that feeds on_read, the
+ * decisions taken on the write path's results (water marks, on_writable,
+ * when to close), timeouts, shutdown, linger and free. The write I/O itself
+ * is conn_write.c. Everything here runs on the owning worker thread. */
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -18,30 +21,85 @@
 #include "net.h"
 #include "server_priv.h"
 
-#define LINGER_MS 2000      /* how long a closed connection waits for the peer's FIN */
+#define LINGER_MS 5000        /* how long a closed connection waits for the peer's FIN */
+#define DRAIN_QUIET_MS 50     /* shutdown: input silence before a connection is closed */
 #define ET_READS_PER_EVENT 16 /* edge-triggered read budget before yielding */
 #define DRAIN_READS 64        /* reads per connection per turn while shutting down */
+#define LINGER_READS 16       /* discarding reads per turn while lingering */
 
 static _Atomic uint64_t next_conn_id = 1;
 
-static void finish(struct mux_conn *c, int err);
+/* ---- states ---- */
 
-void mux__conn_update_interest(struct mux_conn *c)
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN",         [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
+    [CONN_CLOSING] = "CLOSING",   [CONN_ABORTING] = "ABORTING", [CONN_LINGER] = "LINGER",
+    [CONN_CLOSED] = "CLOSED",
+};
+
+#define TO(s) (1u << (s))
+/* The transitions of conn.h, one row per state. */
+static const unsigned allowed[] = {
+    [CONN_OPEN] = TO(CONN_DRAINING) | TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) |
+                  TO(CONN_ABORTING) | TO(CONN_CLOSED),
+    [CONN_DRAINING] = TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) | TO(CONN_ABORTING) |
+                      TO(CONN_LINGER) | TO(CONN_CLOSED),
+    [CONN_INPUT_DONE] = TO(CONN_CLOSING) | TO(CONN_ABORTING) | TO(CONN_CLOSED),
+    [CONN_CLOSING] = TO(CONN_ABORTING) | TO(CONN_LINGER) | TO(CONN_CLOSED),
+    [CONN_ABORTING] = TO(CONN_CLOSED),
+    [CONN_LINGER] = TO(CONN_CLOSED),
+    [CONN_CLOSED] = 0,
+};
+
+/* The only place a connection's state changes. */
+static void set_state(struct mux_conn *c, enum mux__conn_state to, const char *why)
 {
-    if (c->flags & CONN_CLOSED && !(c->flags & CONN_LINGER))
+    assert(allowed[c->state] & TO(to));
+    if (unlikely(!(allowed[c->state] & TO(to)))) {
+        mux_log(MUX_LOG_ERROR, "conn %llu: illegal transition %s -> %s (%s)",
+                (unsigned long long)c->id, state_names[c->state], state_names[to], why);
+        return;
+    }
+    if (mux_log_enabled(MUX_LOG_DEBUG))
+        mux_log(MUX_LOG_DEBUG, "conn %llu: %s -> %s (%s)", (unsigned long long)c->id,
+                state_names[c->state], state_names[to], why);
+    c->state = (uint8_t)to;
+}
+
+#ifndef NDEBUG
+void mux__conn_assert_owner(const struct mux_conn *c)
+{
+    if (!pthread_equal(pthread_self(), c->w->tid)) {
+        mux_log(MUX_LOG_ERROR, "mux_conn_* called for conn %llu off its worker's thread",
+                (unsigned long long)c->id);
+        abort();
+    }
+}
+#endif
+
+/* ---- poller interest and timers ---- */
+
+static void fail(struct mux_conn *c, int err);
+static void release(struct mux_conn *c);
+
+static void update_interest(struct mux_conn *c)
+{
+    if (c->state == CONN_CLOSED)
         return;
     uint32_t want = 0;
-    if (mux__conn_can_read(c) || (c->flags & CONN_LINGER))
+    if (c->state == CONN_LINGER || mux__conn_can_read(c))
         want |= MUX_EV_READ;
-    if (!mux__outq_empty(&c->out))
+    if (c->state != CONN_LINGER && !mux__outq_empty(&c->out))
         want |= MUX_EV_WRITE;
     if (want == c->interest)
         return;
     int rc = c->w->pops->mod(c->w->poller, c->fd, c, want);
-    if (rc < 0)
-        mux__conn_fail(c, -rc);
-    else
+    if (rc == 0)
         c->interest = want;
+    else if (c->state == CONN_LINGER)
+        release(c);
+    else
+        fail(c, -rc);
 }
 
 static void arm_idle_timer(struct mux_conn *c)
@@ -52,6 +110,82 @@ static void arm_idle_timer(struct mux_conn *c)
     }
     mux__timers_arm(&c->w->timers, &c->timer, c->last_active + c->timeout_ms);
 }
+
+/* ---- the end of a connection ---- */
+
+enum ending {
+    END_FIN,           /* close(): an orderly FIN */
+    END_RESET,         /* SO_LINGER 0, close(): the peer sees a reset */
+    END_LINGER,        /* FIN, then discard input until the peer's FIN */
+    END_LINGER_STRICT, /* FIN, then reset if input still arrives */
+};
+
+static const char *close_reason(int err)
+{
+    return err ? strerror(err) : "orderly";
+}
+
+/* Runs on_close once and either starts lingering or releases the socket. */
+static void end(struct mux_conn *c, int err, enum ending how, const char *why)
+{
+    struct mux__worker *w = c->w;
+    if (mux__conn_finished(c))
+        return;
+    if ((how == END_LINGER || how == END_LINGER_STRICT) && (c->flags & CONN_EOF_READ))
+        how = END_FIN; /* the peer's FIN was read: nothing can follow it */
+    if ((how == END_LINGER || how == END_LINGER_STRICT) && shutdown(c->fd, SHUT_WR) < 0)
+        how = END_FIN;
+    if (how == END_RESET) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    bool linger = how == END_LINGER || how == END_LINGER_STRICT;
+    if (how == END_LINGER_STRICT)
+        c->flags |= CONN_STRICT_LINGER;
+    set_state(c, linger ? CONN_LINGER : CONN_CLOSED, why);
+    if (mux_log_enabled(MUX_LOG_DEBUG))
+        mux_log(MUX_LOG_DEBUG, "conn %llu closed: %s (%s)", (unsigned long long)c->id,
+                close_reason(err), why);
+    w->local.closed_by[mux__close_reason_index(err)]++;
+    if ((c->flags & CONN_ACCEPTED) && w->handler->on_close)
+        w->handler->on_close(c, err);
+    mux__outq_clear(&c->out, &w->outpool);
+    mux__inbuf_free(&c->in, &w->inpool);
+    if (!linger) {
+        release(c);
+        return;
+    }
+    mux__timers_arm(&w->timers, &c->timer, w->now_ms + LINGER_MS);
+    update_interest(c);
+}
+
+/* Gives the descriptor back; the struct is freed after the loop turn. */
+static void release(struct mux_conn *c)
+{
+    struct mux__worker *w = c->w;
+    if (c->state == CONN_LINGER)
+        set_state(c, CONN_CLOSED, "linger over");
+    assert(c->state == CONN_CLOSED);
+    mux_list_remove(&c->pending);
+    mux__timers_cancel(&w->timers, &c->timer);
+    w->pops->del(w->poller, c->fd);
+    close(c->fd);
+    c->fd = -1;
+    mux_list_remove(&c->node);
+    mux_list_add_tail(&w->dead, &c->node);
+    w->local.open--;
+    w->local.closed++;
+    if (c->flags & CONN_COUNTED)
+        mux__server_release_slot(w->srv);
+}
+
+/* Failure: drop output, close now, on_close(c, err). */
+static void fail(struct mux_conn *c, int err)
+{
+    end(c, err, err == ECONNABORTED ? END_RESET : END_FIN, "failure");
+}
+
+/* ---- open ---- */
 
 void mux__conn_open(struct mux__worker *w, int fd)
 {
@@ -65,8 +199,9 @@ void mux__conn_open(struct mux__worker *w, int fd)
     c->fd = fd;
     c->w = w;
     c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
+    c->state = CONN_OPEN;
     c->flags = CONN_COUNTED;
-    c->last_active = w->now_ms;
+    c->last_active = c->last_input = w->now_ms;
     c->timeout_ms = w->opts->idle_timeout_ms;
     mux_list_init(&c->pending);
     mux_list_add_tail(&w->conns, &c->node);
@@ -79,28 +214,30 @@ void mux__conn_open(struct mux__worker *w, int fd)
     }
     int rc = w->pops->add(w->poller, fd, c, MUX_EV_READ);
     if (rc < 0) {
-        if (rc == -ERANGE)
-            mux_log(MUX_LOG_WARN, "fd %d >= FD_SETSIZE (%d): the select poller cannot watch it; "
-                    "connection refused", fd, FD_SETSIZE);
-        else
-            mux_log(MUX_LOG_WARN, "cannot watch fd %d: %s", fd, strerror(-rc));
-        finish(c, -rc); /* on_accept never ran: no on_close */
+        mux__worker_refused(w, fd, -rc);
+        end(c, -rc, END_FIN, "cannot watch"); /* on_accept never ran: no on_close */
         return;
     }
     c->interest = MUX_EV_READ;
     arm_idle_timer(c);
-
+    if (mux_log_enabled(MUX_LOG_DEBUG)) {
+        char peer[MUX_ADDR_MAX];
+        mux_log(MUX_LOG_DEBUG, "conn %llu open: %s on worker %u", (unsigned long long)c->id,
+                mux_conn_peer_str(c, peer, sizeof(peer)), w->index);
+    }
     c->flags |= CONN_ACCEPTED;
     if (w->handler->on_accept) {
         rc = w->handler->on_accept(c);
         if (rc != 0) {
-            mux__conn_fail(c, rc > 0 ? rc : ECONNREFUSED);
+            fail(c, rc > 0 ? rc : ECONNREFUSED);
             return;
         }
     }
     if (w->stopping) /* handed over just before the shutdown began */
         mux__conn_drain(c);
 }
+
+/* ---- the read path ---- */
 
 /* Offers buffered input to on_read while it consumes and may be delivered. */
 static void deliver(struct mux_conn *c)
@@ -117,14 +254,16 @@ static void deliver(struct mux_conn *c)
         if (n == 0)
             break;
     }
-    mux__inbuf_release_if_empty(&c->in, &c->w->inpool);
+    if (!mux__conn_finished(c))
+        mux__inbuf_release_if_empty(&c->in, &c->w->inpool);
 }
 
-/* The peer will send nothing more: deliver what is left, then close once
- * the output is flushed (mux__conn_process decides when). */
-static void peer_eof(struct mux_conn *c)
+/* The peer's FIN: deliver what is left, then close once the output is
+ * flushed (settle() decides when). */
+static void input_done(struct mux_conn *c)
 {
-    c->flags |= CONN_PEER_EOF;
+    c->flags |= CONN_PEER_HUP | CONN_EOF_READ;
+    set_state(c, CONN_INPUT_DONE, "peer FIN");
     deliver(c);
     mux__worker_defer(c->w, c);
 }
@@ -142,7 +281,7 @@ static enum read_result read_once(struct mux_conn *c)
     size_t avail;
     char *p = mux__inbuf_space(&c->in, &c->w->inpool, c->w->opts->max_input, &avail);
     if (!p) {
-        mux__conn_fail(c, avail == 0 ? EMSGSIZE : ENOMEM);
+        fail(c, avail == 0 ? EMSGSIZE : ENOMEM);
         return READ_STOP;
     }
     ssize_t n = read(c->fd, p, avail);
@@ -150,14 +289,14 @@ static enum read_result read_once(struct mux_conn *c)
         c->flags &= ~CONN_QUIET;
         mux__inbuf_commit(&c->in, (size_t)n);
         c->w->local.bytes_in += (uint64_t)n;
-        c->last_active = c->w->now_ms;
+        c->last_active = c->last_input = c->w->now_ms;
         deliver(c);
         if (!mux__conn_can_read(c))
             return READ_STOP;
         return (size_t)n == avail ? READ_FULL : READ_SHORT;
     }
     if (n == 0) {
-        peer_eof(c);
+        input_done(c);
         return READ_STOP;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -167,13 +306,15 @@ static enum read_result read_once(struct mux_conn *c)
     }
     if (errno == EINTR)
         return READ_FULL;
-    mux__conn_fail(c, errno);
+    fail(c, errno);
     return READ_STOP;
 }
 
 /* Level triggered: one read per readiness event, so a busy client cannot
- * starve the others. Edge triggered: read until drained, but at most
- * ET_READS_PER_EVENT times; the rest is picked up from the pending list. */
+ * starve the others. Edge triggered: read until drained, at most
+ * ET_READS_PER_EVENT times (the rest is picked up from the pending list).
+ * A short read is taken as drained unless the poller announced the peer's
+ * FIN: data and FIN can arrive in one edge, and the FIN must still be read. */
 static void on_readable(struct mux_conn *c)
 {
     c->flags &= ~CONN_READ_AGAIN;
@@ -181,44 +322,57 @@ static void on_readable(struct mux_conn *c)
         read_once(c);
         return;
     }
-    for (int i = 0; i < ET_READS_PER_EVENT; i++)
-        if (read_once(c) != READ_FULL)
-            return;
+    for (int i = 0; i < ET_READS_PER_EVENT; i++) {
+        enum read_result r = read_once(c);
+        if (r == READ_FULL || (r == READ_SHORT && (c->flags & CONN_PEER_HUP)))
+            continue;
+        return;
+    }
     c->flags |= CONN_READ_AGAIN;
     mux__worker_defer(c->w, c);
 }
 
 /* Shutdown: read until the socket is empty (bounded per turn), so whatever
- * the client sent before the shutdown began is answered. Returns true once
- * the socket was found empty. */
-static bool drain_input(struct mux_conn *c)
+ * the client sent is answered. */
+static void drain_input(struct mux_conn *c)
 {
+    c->flags &= ~CONN_READ_AGAIN;
     for (int i = 0; i < DRAIN_READS; i++) {
         if (!mux__conn_can_read(c))
-            return false;
+            return;
         enum read_result r = read_once(c);
-        if (r == READ_EMPTY)
-            return true;
-        if (r == READ_STOP)
-            return false;
+        if (r == READ_EMPTY || r == READ_STOP)
+            return;
     }
-    mux__worker_defer(c->w, c); /* more next iteration */
-    return false;
+    c->flags |= CONN_READ_AGAIN;
+    mux__worker_defer(c->w, c); /* more next turn */
 }
 
-/* After our FIN: discard input until the peer's FIN, then really close. */
+/* LINGER: discard input until the peer's FIN; after a shutdown close, input
+ * that still arrives was never answered, so reset instead of hiding it. */
 static void linger_read(struct mux_conn *c)
 {
     char sink[4096];
-    for (int i = 0; i < 16; i++) {
+    for (int i = 0; i < LINGER_READS; i++) {
         ssize_t n = read(c->fd, sink, sizeof(sink));
+        if (n > 0 && (c->flags & CONN_STRICT_LINGER)) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            c->w->local.late_resets++;
+            if (mux_log_enabled(MUX_LOG_DEBUG))
+                mux_log(MUX_LOG_DEBUG, "conn %llu: input after the shutdown close: reset",
+                        (unsigned long long)c->id);
+            release(c);
+            return;
+        }
         if (n > 0)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        finish(c, 0); /* EOF or error: done lingering */
+        release(c); /* EOF or error: done lingering */
         return;
     }
+    mux__worker_defer(c->w, c); /* more to discard: next turn, even when edge triggered */
 }
 
 static int socket_error(int fd)
@@ -230,97 +384,194 @@ static int socket_error(int fd)
     return err ? err : ECONNRESET;
 }
 
+/* ---- the write path's results ---- */
+
+/* Water marks and on_writable once the queue is at or below the low-water
+ * mark. Loop context only (never inside another callback). */
+static void after_write(struct mux_conn *c)
+{
+    const struct mux_options *o = c->w->opts;
+    if (mux__conn_out_cost(c) > o->write_low_water)
+        return;
+    if (c->flags & CONN_READ_BLOCKED) {
+        c->flags &= ~CONN_READ_BLOCKED;
+        if (o->edge_triggered)
+            c->flags |= CONN_READ_AGAIN; /* input may have arrived with no edge to tell */
+        if (c->in.len > 0 || o->edge_triggered)
+            mux__worker_defer(c->w, c); /* deliver what waited */
+    }
+    if (!(c->flags & CONN_WANT_WRITABLE) || !mux__conn_can_send(c))
+        return;
+    if (!c->w->handler->on_writable) {
+        c->flags &= ~CONN_WANT_WRITABLE;
+        return;
+    }
+    size_t before = mux__conn_out_cost(c);
+    c->w->handler->on_writable(c);
+    if (mux__conn_out_cost(c) == before && (c->flags & CONN_WANT_WRITABLE))
+        c->flags &= ~CONN_WANT_WRITABLE; /* neither refilled nor turned off: the loop would spin */
+}
+
+/* Flushes and applies the results. False once the connection is finished. */
+static bool write_ready(struct mux_conn *c)
+{
+    if (!mux__outq_empty(&c->out)) {
+        int rc = mux__conn_flush(c);
+        if (rc < 0) {
+            fail(c, -rc);
+            return false;
+        }
+        if (rc == FLUSH_BUDGET)
+            mux__worker_defer(c->w, c); /* more next turn, even when edge triggered */
+    }
+    after_write(c);
+    return !mux__conn_finished(c);
+}
+
+/* ---- closing when the state's work is done ---- */
+
+static unsigned drain_quiet_ms(const struct mux_conn *c)
+{
+    unsigned q = c->w->opts->shutdown_grace_ms / 4;
+    return q < DRAIN_QUIET_MS ? q : DRAIN_QUIET_MS;
+}
+
+/* Nothing left to send, produce or deliver. */
+static bool output_done(const struct mux_conn *c)
+{
+    return mux__outq_empty(&c->out) && !(c->flags & CONN_WANT_WRITABLE);
+}
+
+/* DRAINING: may close once everything read was answered and the client has
+ * been silent for a while; a last peek makes sure nothing is waiting. */
+static bool drained(struct mux_conn *c)
+{
+    if (!output_done(c) || c->in.len > 0 || !mux__conn_can_read(c) || !(c->flags & CONN_QUIET))
+        return false;
+    uint64_t due = c->last_input + drain_quiet_ms(c);
+    if (c->w->now_ms < due) {
+        mux__timers_arm(&c->w->timers, &c->timer, due);
+        return false;
+    }
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return true;
+    c->flags &= ~CONN_QUIET; /* data, FIN or an error: the read path deals with it */
+    c->flags |= CONN_READ_AGAIN;
+    mux__worker_defer(c->w, c);
+    return false;
+}
+
+/* The one place that decides whether a live connection is done: closes it
+ * when its state's work is over, else registers the interest it needs. */
+static void settle(struct mux_conn *c)
+{
+    switch ((enum mux__conn_state)c->state) {
+    case CONN_OPEN:
+        break;
+    case CONN_DRAINING:
+        if (drained(c)) {
+            end(c, 0, END_LINGER_STRICT, "shutdown: answered and quiet");
+            return;
+        }
+        break;
+    case CONN_INPUT_DONE:
+        if (output_done(c) &&
+            !(c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED)))) {
+            end(c, 0, END_FIN, "peer FIN, output flushed");
+            return;
+        }
+        break;
+    case CONN_CLOSING:
+        if (mux__outq_empty(&c->out)) {
+            end(c, 0, END_LINGER, "app close, output flushed");
+            return;
+        }
+        break;
+    case CONN_ABORTING:
+        end(c, ECONNABORTED, END_RESET, "app abort");
+        return;
+    case CONN_LINGER:
+    case CONN_CLOSED:
+        return;
+    }
+    update_interest(c);
+}
+
+/* ---- the loop's entry points ---- */
+
 void mux__conn_handle(struct mux_conn *c, uint32_t events)
 {
-    if (c->flags & CONN_LINGER) {
+    if (c->state == CONN_LINGER) {
         linger_read(c);
         return;
     }
-    if (c->flags & CONN_CLOSED) /* stale: closed earlier in this batch */
+    if (c->state == CONN_CLOSED) /* stale: closed earlier in this batch */
         return;
+    if (events & MUX_EV_RDHUP)
+        c->flags |= CONN_PEER_HUP;
     if (events & MUX_EV_ERROR) {
-        mux__conn_fail(c, socket_error(c->fd));
+        fail(c, socket_error(c->fd));
         return;
     }
-    if ((events & MUX_EV_WRITE) && !mux__conn_write_ready(c))
+    if ((events & MUX_EV_WRITE) && !write_ready(c))
         return;
     if (events & (MUX_EV_READ | MUX_EV_HUP)) {
         if (mux__conn_can_read(c))
             on_readable(c);
         else if (events & MUX_EV_HUP) /* both directions gone while we do not read */
-            mux__conn_fail(c, ECONNRESET);
+            fail(c, ECONNRESET);
     }
-    if (c->flags & CONN_CLOSED)
+    if (mux__conn_finished(c))
         return;
-    if (c->flags & CONN_DRAINING)
-        mux__worker_defer(c->w, c); /* re-check whether it can close now */
+    if (c->state == CONN_DRAINING)
+        mux__worker_defer(c->w, c); /* read on until empty, then maybe close */
     /* Deferred work (a send queued by on_read, most often) flushes before
-     * the next wait and registers the interest then: doing it here too
-     * would cost an epoll_ctl to add EPOLLOUT and another to drop it. */
+     * the next wait and settles then: doing it here too would cost an
+     * epoll_ctl to add EPOLLOUT and another to drop it. */
     if (!mux_list_linked(&c->pending))
-        mux__conn_update_interest(c);
-}
-
-/* Input is finished (peer FIN or shutdown) or the app closed: is the
- * connection done? */
-static bool ready_to_close(const struct mux_conn *c)
-{
-    if (!mux__outq_empty(&c->out))
-        return false;
-    if (c->flags & CONN_CLOSING)
-        return true;
-    if (!(c->flags & (CONN_PEER_EOF | CONN_DRAINING)))
-        return false;
-    if (c->flags & CONN_WANT_WRITABLE)
-        return false; /* the app still has output to produce */
-    if ((c->flags & (CONN_DRAINING | CONN_PEER_EOF | CONN_QUIET)) == CONN_DRAINING)
-        return false; /* shutting down, but the client may still have bytes for us */
-    return !(c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED)));
-}
-
-/* Orderly close. When the peer has not sent its FIN yet, close our side
- * first and linger, so unread input cannot make the kernel reset the
- * connection and throw away replies still in flight. */
-static void close_orderly(struct mux_conn *c)
-{
-    if (c->flags & CONN_PEER_EOF || shutdown(c->fd, SHUT_WR) < 0) {
-        finish(c, 0);
-        return;
-    }
-    c->flags |= CONN_LINGER;
-    finish(c, 0);
+        settle(c);
 }
 
 void mux__conn_process(struct mux_conn *c)
 {
-    if (c->flags & CONN_CLOSED)
+    switch ((enum mux__conn_state)c->state) {
+    case CONN_CLOSED:
         return;
-    if (c->flags & CONN_ABORTED) {
-        mux__conn_fail(c, ECONNABORTED);
+    case CONN_LINGER:
+        linger_read(c);
         return;
+    case CONN_DRAINING:
+        if (mux__conn_can_read(c) && (c->flags & (CONN_READ_AGAIN | CONN_QUIET)) != CONN_QUIET)
+            drain_input(c);
+        break;
+    default:
+        if ((c->flags & CONN_READ_AGAIN) && mux__conn_can_read(c))
+            on_readable(c);
+        break;
     }
-    if ((c->flags & CONN_DRAINING) && mux__conn_can_read(c))
-        drain_input(c);
-    else if ((c->flags & CONN_READ_AGAIN) && mux__conn_can_read(c))
-        on_readable(c);
-    if (c->flags & CONN_CLOSED)
+    if (mux__conn_finished(c))
         return;
     deliver(c);
-    if (!mux__conn_write_ready(c))
+    if (mux__conn_finished(c) || !write_ready(c))
         return;
-    if (ready_to_close(c)) {
-        close_orderly(c);
-        return;
-    }
-    mux__conn_update_interest(c);
+    settle(c);
 }
 
 void mux__conn_timeout(struct mux_conn *c)
 {
-    if (c->flags & CONN_LINGER) {
-        c->flags &= ~CONN_LINGER; /* the peer never sent its FIN: close anyway */
-        finish(c, 0);
+    switch ((enum mux__conn_state)c->state) {
+    case CONN_LINGER: /* the peer never sent its FIN: close anyway */
+        release(c);
         return;
+    case CONN_DRAINING: /* the quiet period may be over */
+        mux__worker_defer(c->w, c);
+        return;
+    case CONN_CLOSED:
+        return;
+    default:
+        break;
     }
     uint64_t due = c->last_active + c->timeout_ms;
     if (c->timeout_ms && due > c->w->now_ms) { /* activity since it was armed: lazy re-arm */
@@ -328,72 +579,28 @@ void mux__conn_timeout(struct mux_conn *c)
         return;
     }
     if (c->timeout_ms)
-        mux__conn_fail(c, ETIMEDOUT);
+        end(c, ETIMEDOUT, END_FIN, "idle timeout");
 }
 
 void mux__conn_drain(struct mux_conn *c)
 {
-    if (c->flags & (CONN_CLOSED | CONN_DRAINING))
-        return;
-    c->flags |= CONN_DRAINING;
+    if (c->state != CONN_OPEN)
+        return; /* half-closed, closing or closed: finishing anyway */
+    set_state(c, CONN_DRAINING, "server shutdown");
     c->flags &= ~CONN_QUIET;
+    c->flags |= CONN_READ_AGAIN;
+    mux__timers_cancel(&c->w->timers, &c->timer); /* the grace period bounds it now */
     mux__worker_defer(c->w, c); /* mux__conn_process reads, answers, closes */
 }
 
 void mux__conn_kill(struct mux_conn *c, int err)
 {
-    if (c->flags & CONN_LINGER) {
-        c->flags &= ~CONN_LINGER;
-        finish(c, 0);
-    } else if (!(c->flags & CONN_CLOSED)) {
-        mux__conn_fail(c, err);
-    }
-}
-
-void mux__conn_fail(struct mux_conn *c, int err)
-{
-    if (c->flags & CONN_CLOSED)
-        return;
-    mux__outq_clear(&c->out, &c->w->outpool);
-    if (err == ECONNABORTED) { /* abort: reset instead of FIN */
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    if (mux_log_enabled(MUX_LOG_DEBUG))
-        mux_log(MUX_LOG_DEBUG, "conn %llu closed: %s", (unsigned long long)c->id, strerror(err));
-    finish(c, err);
-}
-
-/* Runs on_close once, then either starts lingering (CONN_LINGER set by the
- * caller) or releases the socket; the struct is freed after the batch. */
-static void finish(struct mux_conn *c, int err)
-{
-    struct mux__worker *w = c->w;
-    if (!(c->flags & CONN_CLOSED)) {
-        c->flags |= CONN_CLOSED;
-        mux_list_remove(&c->pending);
-        if (c->flags & CONN_ACCEPTED && w->handler->on_close)
-            w->handler->on_close(c, err);
-        mux__outq_clear(&c->out, &w->outpool);
-        mux__inbuf_free(&c->in, &w->inpool);
-        if (c->flags & CONN_LINGER) {
-            c->timeout_ms = 0;
-            mux__timers_arm(&w->timers, &c->timer, w->now_ms + LINGER_MS);
-            mux__conn_update_interest(c);
-            return;
-        }
-    }
-    mux__timers_cancel(&w->timers, &c->timer);
-    w->pops->del(w->poller, c->fd);
-    close(c->fd);
-    c->fd = -1;
-    c->flags &= ~CONN_LINGER;
-    mux_list_remove(&c->node);
-    mux_list_add_tail(&w->dead, &c->node);
-    w->local.open--;
-    w->local.closed++;
-    if (c->flags & CONN_COUNTED)
-        mux__server_release_slot(w->srv);
+    if (c->state == CONN_LINGER)
+        release(c);
+    else if (c->state == CONN_ABORTING)
+        end(c, ECONNABORTED, END_RESET, "app abort");
+    else if (c->state != CONN_CLOSED)
+        end(c, err, END_RESET, "grace period over");
 }
 
 void mux__conn_free(struct mux_conn *c)
@@ -406,13 +613,17 @@ void mux__conn_free(struct mux_conn *c)
 
 MUX_API void mux_conn_pause_read(struct mux_conn *c)
 {
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c) || (c->flags & CONN_READ_PAUSED))
+        return;
     c->flags |= CONN_READ_PAUSED;
-    mux__worker_defer(c->w, c);
+    mux__worker_defer(c->w, c); /* drop the read interest */
 }
 
 MUX_API void mux_conn_resume_read(struct mux_conn *c)
 {
-    if (!(c->flags & CONN_READ_PAUSED))
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c) || !(c->flags & CONN_READ_PAUSED))
         return;
     c->flags &= ~CONN_READ_PAUSED;
     if (c->w->opts->edge_triggered)
@@ -422,32 +633,36 @@ MUX_API void mux_conn_resume_read(struct mux_conn *c)
 
 MUX_API void mux_conn_close(struct mux_conn *c)
 {
-    if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c))
         return;
-    c->flags |= CONN_CLOSING;
+    set_state(c, CONN_CLOSING, "app close");
     c->flags &= ~CONN_WANT_WRITABLE;
     mux__worker_defer(c->w, c);
 }
 
 MUX_API void mux_conn_abort(struct mux_conn *c)
 {
-    if (c->flags & CONN_CLOSED)
+    MUX_ASSERT_OWNER(c);
+    if (c->state >= CONN_ABORTING)
         return;
     /* on_close must not run inside a mux_conn_* call: drop the output now,
      * reset from the loop. */
     mux__outq_clear(&c->out, &c->w->outpool);
-    c->flags |= CONN_CLOSING | CONN_ABORTED;
+    set_state(c, CONN_ABORTING, "app abort");
     c->flags &= ~CONN_WANT_WRITABLE;
     mux__worker_defer(c->w, c);
 }
 
 MUX_API void mux_conn_set_data(struct mux_conn *c, void *data)
 {
+    MUX_ASSERT_OWNER(c);
     c->data = data;
 }
 
 MUX_API void *mux_conn_data(const struct mux_conn *c)
 {
+    MUX_ASSERT_OWNER(c);
     return c->data;
 }
 
@@ -458,7 +673,10 @@ MUX_API void *mux_conn_app(const struct mux_conn *c)
 
 MUX_API int mux_conn_peer(const struct mux_conn *c, struct sockaddr_storage *out, socklen_t *len)
 {
+    MUX_ASSERT_OWNER(c);
     *len = sizeof(*out);
+    if (c->fd < 0)
+        return -EBADF;
     return getpeername(c->fd, (struct sockaddr *)out, len) < 0 ? -errno : 0;
 }
 
@@ -485,14 +703,17 @@ MUX_API uint64_t mux_conn_id(const struct mux_conn *c)
 
 MUX_API int mux_conn_fd(const struct mux_conn *c)
 {
+    MUX_ASSERT_OWNER(c);
     return c->fd;
 }
 
 MUX_API void mux_conn_set_timeout(struct mux_conn *c, unsigned ms)
 {
-    if (c->flags & CONN_CLOSED)
+    MUX_ASSERT_OWNER(c);
+    if (mux__conn_finished(c))
         return;
     c->timeout_ms = ms;
     c->last_active = c->w->now_ms;
-    arm_idle_timer(c);
+    if (c->state != CONN_DRAINING) /* the drain owns the timer; the grace period bounds it */
+        arm_idle_timer(c);
 }

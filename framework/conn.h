@@ -1,21 +1,40 @@
 /* conn.h - struct mux_conn and the connection lifecycle (private).
  *
- * States, as flags, and what moves between them:
- *   open ........ reads and delivers; READ_PAUSED (app) or READ_BLOCKED
- *                 (output above high water) stop reading for a while
- *   PEER_EOF .... the peer's FIN: no more reads; on_writable may still
- *                 refill; closes once the output is flushed and the app no
- *                 longer wants on_writable
- *   DRAINING .... server shutdown: keeps reading and answering until the
- *                 socket is empty (QUIET), then closes as PEER_EOF does
- *   CLOSING ..... mux_conn_close(): flush, then close
- *   LINGER ...... on_close ran; our FIN is sent (shutdown SHUT_WR) and
- *                 input is discarded until the peer's FIN, so an unread
- *                 byte cannot turn the close into a reset that destroys
- *                 replies still in flight
- *   CLOSED ...... on_close ran; the fd is gone or lingering; freed at the
- *                 end of the loop iteration, so events already fetched for
- *                 it in the same batch are recognised and dropped. */
+ * A connection is always in exactly one state; every change goes through
+ * set_state() in conn.c, which checks it against the table below and logs
+ * it at debug level.
+ *
+ *   OPEN ........ reads and delivers input (unless READ_PAUSED by the app or
+ *                 READ_BLOCKED by output above write_high_water), writes.
+ *   DRAINING .... server shutdown: as OPEN, and closes once the output is
+ *                 flushed and the socket has been empty for DRAIN_QUIET_MS.
+ *   INPUT_DONE .. the peer's FIN was read: buffered input is offered once
+ *                 more, output (and on_writable refills) still flows; closes
+ *                 once flushed and the app no longer wants on_writable.
+ *   CLOSING ..... mux_conn_close(): no more input is delivered; closes once
+ *                 the output is flushed.
+ *   ABORTING .... mux_conn_abort(): output dropped; the loop resets it.
+ *   LINGER ...... on_close ran; our FIN is out (shutdown SHUT_WR) and the
+ *                 socket is read until the peer's FIN, so unread input
+ *                 cannot turn the close into a reset that destroys replies
+ *                 in flight. After an app close late input is discarded (the
+ *                 protocol chose to close); after a shutdown close it resets
+ *                 the connection, so the client sees that it was not
+ *                 answered instead of an orderly end.
+ *   CLOSED ...... on_close ran and the fd is closed; freed at the end of the
+ *                 loop iteration, so events already fetched for it in the
+ *                 same batch are recognised and dropped.
+ *
+ *   OPEN -> DRAINING | INPUT_DONE | CLOSING | ABORTING | CLOSED
+ *   DRAINING -> INPUT_DONE | CLOSING | ABORTING | LINGER | CLOSED
+ *   INPUT_DONE -> CLOSING | ABORTING | CLOSED
+ *   CLOSING -> ABORTING | LINGER | CLOSED
+ *   ABORTING -> CLOSED
+ *   LINGER -> CLOSED
+ *
+ * on_close runs exactly once, on the way into LINGER or CLOSED, and only for
+ * a connection whose on_accept ran. Every public call checks the state, so
+ * each one is harmless in every callback, on_close included. */
 #ifndef MUX_CONN_PRIV_H
 #define MUX_CONN_PRIV_H
 
@@ -27,24 +46,34 @@
 #include "timer.h"
 #include "worker.h"
 
+enum mux__conn_state {
+    CONN_OPEN,
+    CONN_DRAINING,
+    CONN_INPUT_DONE,
+    CONN_CLOSING,
+    CONN_ABORTING,
+    CONN_LINGER,
+    CONN_CLOSED,
+};
+
+/* Conditions that hold within a state (only OPEN, DRAINING and INPUT_DONE
+ * look at the first four). */
 enum {
-    CONN_READ_PAUSED = 1u << 0,
-    CONN_READ_BLOCKED = 1u << 1,
-    CONN_WANT_WRITABLE = 1u << 2,
-    CONN_PEER_EOF = 1u << 3,
-    CONN_DRAINING = 1u << 4,
-    CONN_CLOSING = 1u << 5,
-    CONN_LINGER = 1u << 6,
-    CONN_CLOSED = 1u << 7,
-    CONN_ACCEPTED = 1u << 8,  /* on_accept ran: on_close is owed */
-    CONN_READ_AGAIN = 1u << 9, /* edge-triggered: the socket may hold more input */
-    CONN_COUNTED = 1u << 10,  /* holds a max_connections slot */
-    CONN_ABORTED = 1u << 11,  /* mux_conn_abort(): reset from the loop */
-    CONN_QUIET = 1u << 12,    /* the last read found the socket empty (EAGAIN) */
+    CONN_READ_PAUSED = 1u << 0,   /* the app paused input */
+    CONN_READ_BLOCKED = 1u << 1,  /* output above write_high_water */
+    CONN_WANT_WRITABLE = 1u << 2, /* the app asked for on_writable */
+    CONN_READ_AGAIN = 1u << 3,    /* the socket may hold input no event will report */
+    CONN_QUIET = 1u << 4,         /* the last read found the socket empty */
+    CONN_PEER_HUP = 1u << 5,      /* the poller saw the peer's FIN coming */
+    CONN_ACCEPTED = 1u << 6,      /* on_accept ran: on_close is owed */
+    CONN_COUNTED = 1u << 7,       /* holds a max_connections slot */
+    CONN_STRICT_LINGER = 1u << 8, /* LINGER after a shutdown close: late input resets */
+    CONN_EOF_READ = 1u << 9,      /* read() returned the peer's FIN */
 };
 
 struct mux_conn {
     int fd;
+    uint8_t state;     /* enum mux__conn_state */
     uint32_t flags;
     uint32_t interest; /* MUX_EV_* registered with the poller */
     struct mux__worker *w;
@@ -52,9 +81,10 @@ struct mux_conn {
     struct mux__outq out;
     void *data;
     uint64_t id;
-    struct mux__timer timer;
-    unsigned timeout_ms;   /* idle timeout, 0 = none */
-    uint64_t last_active;  /* worker clock at the last read or write progress */
+    struct mux__timer timer; /* idle timeout; drain quiet check; linger limit */
+    unsigned timeout_ms;     /* idle timeout, 0 = none */
+    uint64_t last_active;    /* worker clock at the last read or write progress */
+    uint64_t last_input;     /* worker clock at the last byte read */
     struct mux_list node;    /* in w->conns, then w->dead */
     struct mux_list pending; /* in w->pending while work is deferred */
 };
@@ -72,39 +102,65 @@ void mux__conn_process(struct mux_conn *c);
 /* Worker thread. The connection's timer fired. */
 void mux__conn_timeout(struct mux_conn *c);
 
-/* Worker thread. Server shutdown: keep reading and answering until the
- * socket is empty, then close once the output is flushed. */
+/* Worker thread. Server shutdown: OPEN -> DRAINING. */
 void mux__conn_drain(struct mux_conn *c);
 
-/* Worker thread. Grace period over: close now with ESHUTDOWN. */
+/* Worker thread. Grace period over: reset now, on_close(c, err). */
 void mux__conn_kill(struct mux_conn *c, int err);
 
 /* Worker thread. Frees a connection from w->dead. */
 void mux__conn_free(struct mux_conn *c);
 
-/* Failure: drop output, close now, on_close(c, err). */
-void mux__conn_fail(struct mux_conn *c, int err);
-
-/* Registers the interest the flags and queue call for, if it changed. */
-void mux__conn_update_interest(struct mux_conn *c);
-
-/* Write path (conn_write.c): flush is I/O only; after_write applies the
- * water marks and may call on_writable; write_ready does both, failing the
- * connection on a write error, and returns false once it is closed. */
-int mux__conn_flush(struct mux_conn *c);
-void mux__conn_after_write(struct mux_conn *c);
-bool mux__conn_write_ready(struct mux_conn *c);
-
 /* Input may be delivered to on_read now. */
 static inline bool mux__conn_can_deliver(const struct mux_conn *c)
 {
-    return !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED | CONN_CLOSING | CONN_CLOSED));
+    return c->state <= CONN_INPUT_DONE && !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
 }
 
 /* The socket should be read now. */
 static inline bool mux__conn_can_read(const struct mux_conn *c)
 {
-    return mux__conn_can_deliver(c) && !(c->flags & CONN_PEER_EOF);
+    return c->state <= CONN_DRAINING && !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
 }
+
+/* Output may still be queued (and on_writable may fire). */
+static inline bool mux__conn_can_send(const struct mux_conn *c)
+{
+    return c->state <= CONN_INPUT_DONE;
+}
+
+/* on_close has run. */
+static inline bool mux__conn_finished(const struct mux_conn *c)
+{
+    return c->state >= CONN_LINGER;
+}
+
+/* ---- the write path (conn_write.c): I/O only, never a callback ---- */
+
+enum mux__flush_result {
+    FLUSH_DONE,    /* the queue is empty */
+    FLUSH_BLOCKED, /* the socket is full: wait for writability */
+    FLUSH_BUDGET,  /* the per-turn byte budget is spent: go on next turn */
+};
+
+/* Writes as much of the queue as the socket takes within the budget.
+ * Returns an enum mux__flush_result, or a negative errno. */
+int mux__conn_flush(struct mux_conn *c);
+
+/* What the queued output costs against the water marks: its bytes, plus a
+ * pool block and a descriptor's worth for each file range, so many tiny
+ * file responses cannot hold unbounded descriptors and blocks. */
+static inline size_t mux__conn_out_cost(const struct mux_conn *c)
+{
+    return mux__outq_cost(&c->out, c->w->outpool.block_size);
+}
+
+/* Debug builds: every mux_conn_* call runs on the owning worker's thread. */
+#ifndef NDEBUG
+void mux__conn_assert_owner(const struct mux_conn *c);
+#define MUX_ASSERT_OWNER(c) mux__conn_assert_owner(c)
+#else
+#define MUX_ASSERT_OWNER(c) ((void)0)
+#endif
 
 #endif

@@ -1,9 +1,9 @@
 /* conn_write.c - the write path. Handlers queue output (mux_conn_send*);
  * the worker flushes it with one gather write (sendmsg over the queue's
  * iovec, MSG_NOSIGNAL so a vanished peer is an EPIPE, not a signal) or
- * sendfile for file ranges, registers EPOLLOUT only while bytes remain, and
- * applies the water marks: above write_high_water reading pauses, at or
- * below write_low_water it resumes and on_writable may fire. */
+ * sendfile for file ranges. I/O only: what the results mean for the
+ * connection (water marks, on_writable, closing, EPOLLOUT interest) is
+ * decided in conn.c. */
 #include <errno.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -14,7 +14,7 @@
 #include "mux/log.h"
 
 #define MAX_IOV 64
-#define FLUSH_BUDGET (1u << 20)   /* bytes per flush, so one fast reader cannot hog the worker */
+#define FLUSH_BYTES (1u << 20)   /* bytes per flush, so one fast reader cannot hog the worker */
 #define SENDFILE_CHUNK (256u << 10)
 
 /* sendfile for the head file range. Returns bytes sent, 0 on EAGAIN, or a
@@ -47,7 +47,7 @@ static ssize_t send_memory(struct mux_conn *c, size_t *wanted)
 }
 
 /* I/O only: writes as much of the queue as the socket takes, within the
- * budget. Never calls back into the handler. 0 or a negative errno. */
+ * budget. Never calls back into the handler. */
 int mux__conn_flush(struct mux_conn *c)
 {
     size_t sent_total = 0;
@@ -58,85 +58,52 @@ int mux__conn_flush(struct mux_conn *c)
         if (n < 0)
             return (int)n;
         if (n == 0)
-            return 0; /* socket full: EPOLLOUT will tell us */
+            return FLUSH_BLOCKED;
         mux__outq_advance(&c->out, &c->w->outpool, (size_t)n);
         c->w->local.bytes_out += (uint64_t)n;
         c->last_active = c->w->now_ms;
         sent_total += (size_t)n;
         if ((size_t)n < wanted)
-            return 0; /* short write: the socket buffer is full */
-        if (sent_total >= FLUSH_BUDGET) {
-            mux__worker_defer(c->w, c); /* more next iteration, even when edge triggered */
-            return 0;
-        }
+            return FLUSH_BLOCKED; /* short write: the socket buffer is full */
+        if (sent_total >= FLUSH_BYTES)
+            return mux__outq_empty(&c->out) ? FLUSH_DONE : FLUSH_BUDGET;
     }
-    return 0;
+    return FLUSH_DONE;
 }
 
-/* Water marks and on_writable, after the queue shrank. Loop context only. */
-void mux__conn_after_write(struct mux_conn *c)
-{
-    const struct mux_options *o = c->w->opts;
-    if (c->out.bytes > o->write_low_water)
-        return;
-    if (c->flags & CONN_READ_BLOCKED) {
-        c->flags &= ~CONN_READ_BLOCKED;
-        if (o->edge_triggered)
-            c->flags |= CONN_READ_AGAIN; /* input may have arrived with no edge to tell */
-        if (c->in.len > 0 || o->edge_triggered)
-            mux__worker_defer(c->w, c); /* deliver what waited */
-    }
-    if (!(c->flags & CONN_WANT_WRITABLE) || (c->flags & (CONN_CLOSED | CONN_CLOSING)))
-        return;
-    if (!c->w->handler->on_writable) {
-        c->flags &= ~CONN_WANT_WRITABLE;
-        return;
-    }
-    size_t before = c->out.bytes;
-    c->w->handler->on_writable(c);
-    if (c->out.bytes == before && (c->flags & CONN_WANT_WRITABLE)) {
-        /* Neither refilled nor turned off: stop, or the loop would spin. */
-        c->flags &= ~CONN_WANT_WRITABLE;
-    }
-    if (c->flags & (CONN_PEER_EOF | CONN_DRAINING | CONN_CLOSING))
-        mux__worker_defer(c->w, c); /* the close may be due now */
-}
+/* ---- the public calls (mux/conn.h) that queue output ---- */
 
-bool mux__conn_write_ready(struct mux_conn *c)
+/* After queueing: above the high-water mark reading stops until the queue
+ * drains (conn.c resumes it). */
+static void queued(struct mux_conn *c)
 {
-    if (!mux__outq_empty(&c->out)) {
-        int rc = mux__conn_flush(c);
-        if (rc < 0) {
-            mux__conn_fail(c, -rc);
-            return false;
-        }
-    }
-    mux__conn_after_write(c);
-    return !(c->flags & CONN_CLOSED);
+    if (mux__conn_out_cost(c) > c->w->opts->write_high_water)
+        c->flags |= CONN_READ_BLOCKED;
+    mux__worker_defer(c->w, c);
 }
 
 MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
 {
-    if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c))
         return -EPIPE;
     if (len == 0)
         return 0;
     if (mux__outq_append(&c->out, &c->w->outpool, buf, len) < 0)
         return -ENOMEM;
-    if (c->out.bytes > c->w->opts->write_high_water) {
-        c->flags |= CONN_READ_BLOCKED;
-        /* A handler producing a lot in one callback: start writing now so the
-         * queue does not balloon before the loop regains control. Errors
-         * surface again at the next flush, from the loop. */
-        mux__conn_flush(c);
-    }
-    mux__worker_defer(c->w, c);
+    /* A handler producing a lot in one callback: start writing now so the
+     * queue does not balloon before the loop regains control. An error
+     * surfaces again at the next flush, from the loop. */
+    if (mux__conn_out_cost(c) > c->w->opts->write_high_water)
+        (void)mux__conn_flush(c);
+    queued(c);
     return 0;
 }
 
 MUX_API int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t len)
 {
-    if (c->flags & (CONN_CLOSED | CONN_CLOSING))
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c))
         return -EPIPE;
     if (fd < 0 || offset < 0)
         return -EINVAL;
@@ -146,26 +113,25 @@ MUX_API int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t l
     }
     if (mux__outq_append_file(&c->out, &c->w->outpool, fd, offset, len) < 0)
         return -ENOMEM;
-    if (c->out.bytes > c->w->opts->write_high_water)
-        c->flags |= CONN_READ_BLOCKED;
-    mux__worker_defer(c->w, c);
+    queued(c);
     return 0;
 }
 
 MUX_API size_t mux_conn_pending(const struct mux_conn *c)
 {
+    MUX_ASSERT_OWNER(c);
     return c->out.bytes;
 }
 
 MUX_API void mux_conn_want_writable(struct mux_conn *c, bool on)
 {
-    if (c->flags & CONN_CLOSED)
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_can_send(c))
         return;
-    if (on) {
+    if (on)
         c->flags |= CONN_WANT_WRITABLE;
-        mux__worker_defer(c->w, c); /* fires soon if already below low water */
-    } else {
+    else
         c->flags &= ~CONN_WANT_WRITABLE;
-        mux__worker_defer(c->w, c); /* a close may have waited on it */
-    }
+    /* on: fires soon if already below low water; off: a close may wait on it */
+    mux__worker_defer(c->w, c);
 }

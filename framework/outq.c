@@ -88,6 +88,7 @@ int mux__outq_append_file(struct mux__outq *q, struct mux__bufpool *pool, int fd
     c->remaining = len;
     link_tail(q, c);
     q->bytes += len;
+    q->files++;
     return 0;
 }
 
@@ -110,8 +111,10 @@ static void pop_head(struct mux__outq *q, struct mux__bufpool *pool)
     q->head = c->next;
     if (!q->head)
         q->tail = NULL;
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
         close(c->fd);
+        q->files--;
+    }
     mux__bufpool_put(pool, c);
 }
 

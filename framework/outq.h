@@ -24,8 +24,15 @@ struct mux__chunk {
 
 struct mux__outq {
     struct mux__chunk *head, *tail;
-    size_t bytes; /* pending, memory and file */
+    size_t bytes;   /* pending, memory and file */
+    unsigned files; /* file ranges queued (each holds a descriptor) */
 };
+
+/* Bytes plus one block per file range: what the queue holds on to. */
+static inline size_t mux__outq_cost(const struct mux__outq *q, size_t block_size)
+{
+    return q->bytes + (size_t)q->files * block_size;
+}
 
 static inline bool mux__outq_empty(const struct mux__outq *q)
 {

@@ -4,7 +4,15 @@
  * select. Each is one file implementing struct mux__poller_ops; poller.c
  * maps a name to its ops. Registering a fd carries a pointer that comes
  * back with its events. Interest is only ever changed through mod(), and
- * callers call it only when the mask really changes. */
+ * callers call it only when the mask really changes.
+ *
+ * The contract every backend keeps (tests/framework/test_poller.c checks it):
+ *  - an fd not registered for MUX_EV_READ is never reported readable, not
+ *    even when its peer half-closes (a level-triggered backend that asked
+ *    for read-hangup while not reading would report it on every wait);
+ *  - MUX_EV_ERROR and MUX_EV_HUP are reported whatever was asked for;
+ *  - edge triggered (epoll only): a readiness is reported once per change,
+ *    level triggered: on every wait while it lasts. */
 #ifndef MUX_POLLER_H
 #define MUX_POLLER_H
 
@@ -15,7 +23,9 @@ enum {
     MUX_EV_READ = 1u << 0,
     MUX_EV_WRITE = 1u << 1,
     MUX_EV_ERROR = 1u << 2, /* reported whether asked for or not */
-    MUX_EV_HUP = 1u << 3,   /* likewise */
+    MUX_EV_HUP = 1u << 3,   /* likewise: both directions are gone */
+    MUX_EV_RDHUP = 1u << 4, /* reported only: the peer shut its write side
+                               (comes with MUX_EV_READ; never asked for) */
 };
 
 enum {

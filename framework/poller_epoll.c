@@ -40,9 +40,9 @@ static void ep_destroy(struct mux__poller *p)
 
 static uint32_t to_epoll(const struct mux__poller *p, uint32_t ev)
 {
-    uint32_t e = p->edge | EPOLLRDHUP;
-    if (ev & MUX_EV_READ)
-        e |= EPOLLIN;
+    uint32_t e = p->edge;
+    if (ev & MUX_EV_READ) /* read-hangup only while reading: see poller.h */
+        e |= EPOLLIN | EPOLLRDHUP;
     if (ev & MUX_EV_WRITE)
         e |= EPOLLOUT;
     return e;
@@ -78,6 +78,8 @@ static int ep_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
         uint32_t e = p->events[i].events, out = 0;
         if (e & (EPOLLIN | EPOLLRDHUP))
             out |= MUX_EV_READ;
+        if (e & EPOLLRDHUP)
+            out |= MUX_EV_RDHUP;
         if (e & EPOLLOUT)
             out |= MUX_EV_WRITE;
         if (e & EPOLLERR)

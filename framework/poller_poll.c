@@ -35,9 +35,9 @@ static void pl_destroy(struct mux__poller *p)
 
 static short to_poll(uint32_t ev)
 {
-    short e = POLLRDHUP;
-    if (ev & MUX_EV_READ)
-        e |= POLLIN;
+    short e = 0;
+    if (ev & MUX_EV_READ) /* read-hangup only while reading: see poller.h */
+        e |= POLLIN | POLLRDHUP;
     if (ev & MUX_EV_WRITE)
         e |= POLLOUT;
     return e;
@@ -124,6 +124,8 @@ static int pl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
         uint32_t e = 0;
         if (r & (POLLIN | POLLRDHUP))
             e |= MUX_EV_READ;
+        if (r & POLLRDHUP)
+            e |= MUX_EV_RDHUP;
         if (r & POLLOUT)
             e |= MUX_EV_WRITE;
         if (r & (POLLERR | POLLNVAL))

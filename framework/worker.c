@@ -9,6 +9,7 @@
  * Connections never leave the worker, so nothing here takes a lock. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/select.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +52,7 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
     mux__bufpool_init(&w->inpool, srv->opts.read_buffer, POOL_KEEP);
     mux__bufpool_init(&w->outpool, OUTQ_CHUNK, POOL_KEEP);
     atomic_init(&w->stop_requested, false);
+    atomic_init(&w->hurry_requested, false);
     int rc = mux__handoff_init(&w->handoff, 4096);
     if (rc < 0)
         return rc;
@@ -83,8 +85,48 @@ void mux__worker_request_stop(struct mux__worker *w)
     mux__handoff_wake(&w->handoff);
 }
 
+void mux__worker_request_hurry(struct mux__worker *w)
+{
+    atomic_store_explicit(&w->hurry_requested, true, memory_order_release);
+    mux__handoff_wake(&w->handoff);
+}
+
+unsigned mux__close_reason_index(int err)
+{
+    switch (err) {
+    case 0: return MUX_CLOSE_ORDERLY;
+    case ECONNRESET: case EPIPE: return MUX_CLOSE_RESET;
+    case ETIMEDOUT: return MUX_CLOSE_TIMEOUT;
+    case EMSGSIZE: return MUX_CLOSE_MAX_INPUT;
+    case ECONNABORTED: return MUX_CLOSE_ABORTED;
+    case ESHUTDOWN: return MUX_CLOSE_SHUTDOWN;
+    default: return MUX_CLOSE_ERROR;
+    }
+}
+
+#define REFUSED_LOG_MS 1000
+
+void mux__worker_refused(struct mux__worker *w, int fd, int err)
+{
+    w->local.refused++;
+    w->refused_unlogged++;
+    if (w->refused_logged_ms && w->now_ms - w->refused_logged_ms < REFUSED_LOG_MS)
+        return;
+    if (err == ERANGE)
+        mux_log(MUX_LOG_WARN, "worker %u: fd %d >= FD_SETSIZE (%d): the select poller cannot "
+                "watch it; %llu connection(s) refused", w->index, fd, FD_SETSIZE,
+                (unsigned long long)w->refused_unlogged);
+    else
+        mux_log(MUX_LOG_WARN, "worker %u: cannot watch fd %d: %s; %llu connection(s) refused",
+                w->index, fd, strerror(err), (unsigned long long)w->refused_unlogged);
+    w->refused_logged_ms = w->now_ms ? w->now_ms : 1;
+    w->refused_unlogged = 0;
+}
+
 void mux__worker_defer(struct mux__worker *w, struct mux_conn *c)
 {
+    if (c->state == CONN_CLOSED)
+        return; /* nothing left to do, and it is freed after this turn */
     if (!mux_list_linked(&c->pending))
         mux_list_add_tail(&w->pending, &c->pending);
 }
@@ -118,6 +160,8 @@ static void on_wake(struct mux__worker *w)
         mux__conn_open(w, fd);
     if (!w->stopping && atomic_load_explicit(&w->stop_requested, memory_order_acquire))
         begin_stop(w);
+    if (w->stopping && atomic_load_explicit(&w->hurry_requested, memory_order_acquire))
+        w->stop_deadline = w->now_ms; /* the loop ends this turn and resets the rest */
 }
 
 /* Deferred work queued during this iteration. Work deferred while it runs
@@ -180,6 +224,7 @@ void *mux__worker_run(void *arg)
 {
     struct mux__worker *w = arg;
     struct mux__poll_event ev[EVENTS_PER_WAIT];
+    w->tid = pthread_self();
     w->now_ms = monotonic_ms();
 
     while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {

@@ -19,8 +19,20 @@
 #include "poller.h"
 #include "timer.h"
 
+/* Why connections closed, for the counters (mux__close_reason_index). */
+enum mux__close_reason {
+    MUX_CLOSE_ORDERLY, MUX_CLOSE_RESET, MUX_CLOSE_TIMEOUT, MUX_CLOSE_MAX_INPUT,
+    MUX_CLOSE_ABORTED, MUX_CLOSE_SHUTDOWN, MUX_CLOSE_ERROR, MUX_CLOSE_REASONS
+};
+
+/* err as given to on_close -> enum mux__close_reason. */
+unsigned mux__close_reason_index(int err);
+
 struct mux__counters {
     uint64_t accepted, open, closed, bytes_in, bytes_out;
+    uint64_t closed_by[MUX_CLOSE_REASONS];
+    uint64_t late_resets; /* input arrived after a shutdown close: reset */
+    uint64_t refused;     /* the poller could not watch the fd */
 };
 
 struct mux__worker {
@@ -30,6 +42,7 @@ struct mux__worker {
     const struct mux_handler *handler; /* likewise */
     void *app;
     pthread_t thread;
+    pthread_t tid;        /* set by the worker itself: the owner check reads it */
 
     const struct mux__poller_ops *pops;
     struct mux__poller *poller;
@@ -46,6 +59,9 @@ struct mux__worker {
     uint64_t stop_deadline;   /* when stopping: end of the grace period */
     bool stopping;
     atomic_bool stop_requested; /* set by the main thread, then a wake */
+    atomic_bool hurry_requested; /* a second signal: end the grace period now */
+    uint64_t refused_logged_ms; /* rate limit for "cannot watch fd" warnings */
+    uint64_t refused_unlogged;  /* refusals since the last warning */
 
     struct mux__counters local; /* plain counters, this thread only */
     struct {                    /* published copies for mux_server_stats() */
@@ -62,6 +78,12 @@ void *mux__worker_run(void *arg);
 
 /* Any thread: ask the worker to begin its graceful shutdown. */
 void mux__worker_request_stop(struct mux__worker *w);
+
+/* Any thread: end the grace period now (a second SIGINT/SIGTERM). */
+void mux__worker_request_hurry(struct mux__worker *w);
+
+/* Worker thread: the poller refused fd (err); logs at most once a second. */
+void mux__worker_refused(struct mux__worker *w, int fd, int err);
 
 /* Worker thread: queue c for mux__conn_process() before the next wait. */
 void mux__worker_defer(struct mux__worker *w, struct mux_conn *c);
