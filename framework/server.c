@@ -67,12 +67,17 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
      * the workers' published counters from any thread at any time. */
     s->workers = calloc(s->nworkers, sizeof(*s->workers));
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->exit_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    s->sig_fd = -1;
     atomic_init(&s->open_conns, 0);
     atomic_init(&s->rejected, 0);
-    if (!s->workers || s->stop_fd < 0) {
+    atomic_init(&s->workers_exited, 0);
+    if (!s->workers || s->stop_fd < 0 || s->exit_fd < 0) {
         error_msg(err, "cannot allocate the server: %s", strerror(errno));
         if (s->stop_fd >= 0)
             close(s->stop_fd);
+        if (s->exit_fd >= 0)
+            close(s->exit_fd);
         free(s->workers);
         free(s);
         return NULL;
@@ -80,8 +85,43 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     return s;
 }
 
+/* From listen() on, SIGINT/SIGTERM wait in a signalfd: a supervisor that
+ * signals as soon as it sees the ready line always gets the graceful path. */
+static int take_signals(struct mux_server *s, struct mux_error *err)
+{
+    if (!s->opts.handle_signals || s->signals_blocked)
+        return 0;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &s->old_mask); /* inherited by every thread run() starts */
+    s->signals_blocked = true;
+    s->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (s->sig_fd < 0) {
+        error_msg(err, "signalfd: %s", strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+static void give_back_signals(struct mux_server *s)
+{
+    if (s->sig_fd >= 0) {
+        close(s->sig_fd);
+        s->sig_fd = -1;
+    }
+    if (s->signals_blocked) {
+        pthread_sigmask(SIG_SETMASK, &s->old_mask, NULL);
+        s->signals_blocked = false;
+    }
+}
+
 MUX_API int mux_server_listen(struct mux_server *s, struct mux_error *err)
 {
+    int rc = take_signals(s, err);
+    if (rc < 0)
+        return rc;
     for (unsigned i = 0; i < s->opts.nlisten; i++) {
         const char *text = s->opts.listen[i];
         struct sockaddr_storage ss;
@@ -152,62 +192,92 @@ static int start_workers(struct mux_server *s)
     return rc;
 }
 
+void mux__server_worker_exited(struct mux_server *s)
+{
+    atomic_fetch_add_explicit(&s->workers_exited, 1, memory_order_release);
+    uint64_t one = 1;
+    ssize_t r = write(s->exit_fd, &one, sizeof(one));
+    (void)r;
+}
+
+/* A stop request arrived on fd: a signal (logged) or mux_server_stop(). */
+static bool stop_requested(int fd, bool is_signal, const struct mux_server *s)
+{
+    if (!is_signal) {
+        uint64_t v;
+        return read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v);
+    }
+    struct signalfd_siginfo si;
+    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return false;
+    mux_log(MUX_LOG_INFO, "%s: shutting down (grace %u ms)", strsignal((int)si.ssi_signo),
+            s->opts.shutdown_grace_ms);
+    return true;
+}
+
+/* Blocks until SIGINT/SIGTERM or mux_server_stop(). */
+static void wait_for_stop(struct mux_server *s)
+{
+    struct pollfd p[2] = {{.fd = s->stop_fd, .events = POLLIN}, {.fd = s->sig_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, s->sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            return;
+        if ((p[0].revents && stop_requested(s->stop_fd, false, s)) ||
+            (s->sig_fd >= 0 && p[1].revents && stop_requested(s->sig_fd, true, s)))
+            return;
+    }
+}
+
+/* Graceful shutdown: every worker drains; a second SIGINT/SIGTERM (or
+ * mux_server_stop()) ends the grace period at once. Then joins them. */
 static void stop_workers(struct mux_server *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
         mux__worker_request_stop(&s->workers[i]);
+    struct pollfd p[3] = {{.fd = s->exit_fd, .events = POLLIN},
+                          {.fd = s->stop_fd, .events = POLLIN},
+                          {.fd = s->sig_fd, .events = POLLIN}};
+    bool hurried = false;
+    while (atomic_load_explicit(&s->workers_exited, memory_order_acquire) < s->nworkers) {
+        if (poll(p, s->sig_fd >= 0 ? 3 : 2, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents) {
+            uint64_t v;
+            ssize_t r = read(s->exit_fd, &v, sizeof(v));
+            (void)r;
+        }
+        bool again = (p[1].revents && stop_requested(s->stop_fd, false, s)) ||
+                     (s->sig_fd >= 0 && p[2].revents && stop_requested(s->sig_fd, true, s));
+        if (again && !hurried) {
+            mux_log(MUX_LOG_WARN, "second stop request: ending the grace period now");
+            for (unsigned i = 0; i < s->nworkers; i++)
+                mux__worker_request_hurry(&s->workers[i]);
+            hurried = true;
+        }
+    }
     for (unsigned i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i].thread, NULL);
     for (unsigned i = 0; i < s->nworkers; i++)
         mux__worker_destroy(&s->workers[i]);
 }
 
-/* Blocks until SIGINT/SIGTERM (through sig_fd, -1 if not handled) or
- * mux_server_stop(). */
-static void wait_for_stop(struct mux_server *s, int sig_fd)
-{
-    struct pollfd p[2] = {{.fd = s->stop_fd, .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
-    for (;;) {
-        if (poll(p, sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
-            break;
-        if (p[0].revents)
-            break;
-        if (sig_fd >= 0 && p[1].revents) {
-            struct signalfd_siginfo si;
-            if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                mux_log(MUX_LOG_INFO, "%s: shutting down (grace %u ms)",
-                        strsignal((int)si.ssi_signo), s->opts.shutdown_grace_ms);
-            break;
-        }
-    }
-}
-
 MUX_API int mux_server_run(struct mux_server *s)
 {
     signal(SIGPIPE, SIG_IGN);
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig_fd = -1;
-    if (s->opts.handle_signals) {
-        pthread_sigmask(SIG_BLOCK, &set, &old); /* inherited by the threads below */
-        sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-    }
-    int rc = start_workers(s);
+    struct mux_error err;
+    int rc = take_signals(s, &err); /* when run() is called without listen() first */
+    if (rc == 0)
+        rc = start_workers(s);
     if (rc == 0) {
         rc = mux__acceptor_start(s);
         if (rc == 0) {
-            wait_for_stop(s, sig_fd);
+            wait_for_stop(s);
             mux__acceptor_stop(s);
         }
         close_listeners(s); /* new clients are refused from here on */
         stop_workers(s);
     }
-    if (sig_fd >= 0) {
-        close(sig_fd);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-    }
+    give_back_signals(s);
     if (rc < 0)
         mux_log(MUX_LOG_ERROR, "cannot start the server threads: %s", strerror(-rc));
     return rc;
@@ -225,7 +295,9 @@ MUX_API void mux_server_free(struct mux_server *s)
     if (!s)
         return;
     close_listeners(s);
+    give_back_signals(s);
     close(s->stop_fd);
+    close(s->exit_fd);
     free(s->workers);
     free(s);
 }

@@ -5,6 +5,7 @@
 #define MUX_SERVER_PRIV_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 
 #include "mux/server.h"
@@ -35,9 +36,17 @@ struct mux_server {
     unsigned nlisteners;
     struct mux__acceptor acceptor;
     int stop_fd;                   /* eventfd: mux_server_stop() */
+    int exit_fd;                   /* eventfd: a worker thread finished */
+    atomic_uint workers_exited;
+    int sig_fd;                    /* signalfd for SIGINT/SIGTERM, or -1 */
+    bool signals_blocked;          /* listen() blocked them; old_mask restores */
+    sigset_t old_mask;
     atomic_uint open_conns;        /* max_connections accounting */
     _Atomic uint64_t rejected;
 };
+
+/* Worker thread, last thing it does: tells the main thread it is done. */
+void mux__server_worker_exited(struct mux_server *s);
 
 /* Worker thread: a connection gave its max_connections slot back. */
 void mux__server_release_slot(struct mux_server *s);

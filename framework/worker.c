@@ -247,5 +247,6 @@ void *mux__worker_run(void *arg)
                 w->index);
     kill_all(w, ESHUTDOWN);
     publish_stats(w);
+    mux__server_worker_exited(w->srv);
     return NULL;
 }

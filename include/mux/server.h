@@ -59,7 +59,11 @@ struct mux_server *mux_server_new(const struct mux_options *o, const struct mux_
                                   void *app, struct mux_error *err);
 
 /* Main thread. Binds every listen address. Returns 0, or a negative errno
- * (-EADDRINUSE, ...) with *err filled. */
+ * (-EADDRINUSE, ...) with *err filled. With o.handle_signals it first
+ * blocks SIGINT and SIGTERM in the calling thread and keeps them for run()
+ * (a signalfd), so a signal sent as soon as the address is announced always
+ * takes the graceful path; run() returning or mux_server_free() restores the
+ * thread's signal mask. */
 int mux_server_listen(struct mux_server *s, struct mux_error *err);
 
 /* Number of bound listeners, and the real "HOST:PORT" of listener i (the
@@ -69,13 +73,17 @@ int mux_server_local_addr(const struct mux_server *s, unsigned i, char *buf, siz
 
 /* Main thread (or the one thread that owns the server). Starts the acceptor
  * and the workers, waits for SIGINT/SIGTERM (when o.handle_signals) or
- * mux_server_stop(), then shuts down gracefully: stop accepting, let each
- * connection finish and flush for up to shutdown_grace_ms, call on_close
- * once per connection, join every thread. Returns 0, or a negative errno
- * when the threads could not be started. SIGPIPE is ignored process-wide.
- * With handle_signals, SIGINT/SIGTERM are blocked in the calling thread
- * before any thread starts; other threads of the program should block them
- * too or they may receive the signal instead. */
+ * mux_server_stop(), then shuts down gracefully (docs/architecture.md,
+ * "Shutdown"): stop accepting; each connection is answered for as long as
+ * its client keeps sending, within shutdown_grace_ms, and closed once its
+ * output is flushed and its input has been silent for a moment; input that
+ * arrives after that close, and every connection still open when the grace
+ * period ends, gets a reset (never a silent FIN); on_close runs once per
+ * connection; every thread is joined. A second SIGINT/SIGTERM or
+ * mux_server_stop() during the grace period ends it at once. Returns 0, or
+ * a negative errno when the threads could not be started. SIGPIPE is
+ * ignored process-wide. Other threads of the program should block SIGINT
+ * and SIGTERM too, or they may receive the signal instead. */
 int mux_server_run(struct mux_server *s);
 
 /* Any thread, and async-signal-safe (one eventfd write). Makes run() begin
