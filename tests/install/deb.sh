@@ -93,7 +93,8 @@ echo "every server's --help names $conf"
 
 echo "== cc rev.c \$(pkg-config --cflags --libs mux)"
 cp "$here/rev.c" "$work/rev.c"
-(cd "$work" && "${clean[@]}" sh -c 'cc -std=c11 -Wall -Wextra -Werror rev.c $(pkg-config --cflags --libs mux) -o rev')
+# Exactly the documented command: no -o, no -std, nothing else.
+(cd "$work" && "${clean[@]}" sh -c 'cc rev.c $(pkg-config --cflags --libs mux)' && mv a.out rev)
 lib=$(ldd "$work/rev" | awk '/libmux\.so/ {print $3}')
 [ "$(readlink -f "$lib")" = "$(readlink -f "$libdir/libmux.so.0")" ] || fail "rev loads libmux from '$lib'"
 readelf -d "$work/rev" | grep -qE 'RPATH|RUNPATH' && fail "rev has an rpath; a system install needs none"

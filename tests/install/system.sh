@@ -49,7 +49,8 @@ ldconfig -p | grep -q '/usr/local/lib/libmux\.so\.0$' || fail "libmux.so.0 is no
 clean=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work")
 echo "== cc rev.c \$(pkg-config --cflags --libs mux)"
 cp "$here/rev.c" "$work/rev.c"
-(cd "$work" && "${clean[@]}" sh -c 'cc -std=c11 -Wall -Wextra -Werror rev.c $(pkg-config --cflags --libs mux) -o rev')
+# Exactly the documented command: no -o, no -std, nothing else.
+(cd "$work" && "${clean[@]}" sh -c 'cc rev.c $(pkg-config --cflags --libs mux)' && mv a.out rev)
 readelf -d "$work/rev" | grep -qE 'RPATH|RUNPATH' && fail "rev has an rpath; /usr/local/lib needs none"
 lib=$(ldd "$work/rev" | awk '/libmux\.so/ {print $3}')
 [ "$lib" = /usr/local/lib/libmux.so.0 ] || fail "rev loads libmux from '$lib'"
