@@ -28,6 +28,12 @@ struct cli {
     unsigned nlisten;
 };
 
+/* The example config's installed path (framework/CMakeLists.txt); a build
+ * without it names the copy in the source tree. */
+#ifndef MUX_EXAMPLE_CONF
+#define MUX_EXAMPLE_CONF "apps/mux.conf"
+#endif
+
 enum { OPT_POLLER = 1000, OPT_EDGE, OPT_LOG_LEVEL, OPT_APP_BASE };
 
 static void usage(FILE *f, const struct mux_app *app)
@@ -35,7 +41,7 @@ static void usage(FILE *f, const struct mux_app *app)
     fprintf(f,
             "usage: %s [options]\n%s%s"
             "\n"
-            "  -c, --config FILE      libconfig file (see apps/mux.conf for every key)\n"
+            "  -c, --config FILE      libconfig file (see " MUX_EXAMPLE_CONF " for every key)\n"
             "  -l, --listen HOST:PORT listen address, repeatable (\"[::1]:7000\"; port 0 = any)\n"
             "  -w, --workers N        worker threads (0 = one per CPU)\n"
             "      --poller NAME      epoll | poll | select\n"
