@@ -287,8 +287,15 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
 {
     if (strcmp(backend(), "select") != 0)
         skip(); /* runs in the select pass */
+    /* stderr to a file (through sh), to count the refusal warnings */
+    char log[64];
+    snprintf(log, sizeof(log), "/tmp/mux-select-%d.log", (int)getpid());
+    char script[128];
+    snprintf(script, sizeof(script), "exec \"$0\" \"$@\" 2>%s", log);
+    char *argv[] = {"/bin/sh", "-c", script, (char *)apps[0].path, "-l", "127.0.0.1:0",
+                    "-w", "2", "--poller", "select", NULL};
     struct mux_child c;
-    start_app(&c, &apps[0], "select", NULL, NULL);
+    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
     enum { N = 1100 };
     static int fds[N];
     for (int i = 0; i < N; i++) {
@@ -316,6 +323,65 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     assert_int_equal(mux_read_exact(fd, buf, 2, 5000), 2);
     close(fd);
     stop_app(&c);
+    /* one warning per second at most, not one per refused connection */
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[512];
+    int warnings = 0;
+    while (fgets(line, sizeof(line), f))
+        warnings += strstr(line, "FD_SETSIZE") != NULL;
+    fclose(f);
+    unlink(log);
+    print_message("select: %d refusal warning line(s)\n", warnings);
+    assert_true(warnings >= 1);
+    assert_true(warnings <= 5);
+}
+
+/* A supervisor that sends SIGTERM the moment it reads the ready line always
+ * gets the graceful path: exit 0, never death by the default action. */
+static void test_sigterm_right_after_ready_line(void **state)
+{
+    int rounds = under_valgrind() ? 4 : 40;
+    for (int i = 0; i < rounds; i++) {
+        struct mux_child c;
+        start_app(&c, &apps[i % 3], backend(), NULL, NULL);
+        int rc = mux_child_stop(&c, SIGTERM, 15000);
+        if (rc != 0)
+            fail_msg("round %d (%s): exit %d instead of 0", i, apps[i % 3].name, rc);
+    }
+}
+
+/* A second SIGTERM during the grace period ends it at once: a client that
+ * never reads its reply would otherwise hold the server for the whole
+ * shutdown_grace_ms. */
+static void test_second_sigterm_ends_grace(void **state)
+{
+    char conf[64];
+    snprintf(conf, sizeof(conf), "/tmp/mux-grace-%d.conf", (int)getpid());
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "server = { shutdown_grace_ms = 60000; };\n");
+    fclose(f);
+    struct mux_child c;
+    start_app(&c, &apps[0], backend(), "-c", conf);
+    int fd = mux_connect_tcp(c.host, c.port);
+    assert_true(fd >= 0);
+    static char big[4 << 20];
+    /* the echo fills both directions; this client never reads */
+    assert_int_equal(mux_write_all(fd, big, 1 << 20, 5000), 0);
+    kill(c.pid, SIGTERM);
+    /* the listener closes once the shutdown has begun */
+    long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
+    int probe;
+    while ((probe = mux_connect_tcp(c.host, c.port)) >= 0 && mux_now_ms() < deadline)
+        close(probe);
+    assert_true(probe < 0);
+    long long t0 = mux_now_ms();
+    assert_int_equal(mux_child_stop(&c, SIGTERM, 10000), 0); /* not 60 s */
+    print_message("second SIGTERM: exited after %lld ms\n", mux_now_ms() - t0);
+    assert_int_equal(mux_wait_eof(fd, 5000), -ECONNRESET); /* cut off, visibly */
+    unlink(conf);
+    close(fd);
 }
 
 /* CPU time (user + system) a process has used, in clock ticks, or -1. */
@@ -421,6 +487,8 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_two_listeners),
         cmocka_unit_test(test_select_refuses_fds_beyond_fd_setsize),
         cmocka_unit_test(test_fd_exhaustion_sheds_and_recovers),
+        cmocka_unit_test(test_sigterm_right_after_ready_line),
+        cmocka_unit_test(test_second_sigterm_ends_grace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
