@@ -14,6 +14,7 @@ struct mux__poller {
     int *index;      /* fd -> position in fds, -1 if absent */
     int n, cap;      /* entries in fds */
     int index_cap;   /* entries in index */
+    int next;        /* where the next scan starts (see pl_wait) */
 };
 
 static int pl_create(struct mux__poller **out, bool edge_triggered)
@@ -110,32 +111,41 @@ static void pl_del(struct mux__poller *p, int fd)
     p->n--;
 }
 
+static uint32_t from_poll(short r)
+{
+    uint32_t e = 0;
+    if (r & (POLLIN | POLLRDHUP))
+        e |= MUX_EV_READ;
+    if (r & POLLRDHUP)
+        e |= MUX_EV_RDHUP;
+    if (r & POLLOUT)
+        e |= MUX_EV_WRITE;
+    if (r & (POLLERR | POLLNVAL))
+        e |= MUX_EV_ERROR;
+    if (r & POLLHUP)
+        e |= MUX_EV_HUP;
+    return e;
+}
+
+/* The scan starts where the last one stopped: with more fds ready than
+ * max, the ones past a full batch come first next time instead of
+ * starving behind the array's head. */
 static int pl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, int timeout_ms)
 {
     int ready = poll(p->fds, (nfds_t)p->n, timeout_ms);
     if (ready <= 0)
         return 0;
-    int out = 0;
-    for (int i = 0; i < p->n && out < max && ready > 0; i++) {
+    int out = 0, i = p->next < p->n ? p->next : 0;
+    for (int k = 0; k < p->n && out < max && ready > 0; k++, i = i + 1 < p->n ? i + 1 : 0) {
         short r = p->fds[i].revents;
         if (!r)
             continue;
         ready--;
-        uint32_t e = 0;
-        if (r & (POLLIN | POLLRDHUP))
-            e |= MUX_EV_READ;
-        if (r & POLLRDHUP)
-            e |= MUX_EV_RDHUP;
-        if (r & POLLOUT)
-            e |= MUX_EV_WRITE;
-        if (r & (POLLERR | POLLNVAL))
-            e |= MUX_EV_ERROR;
-        if (r & POLLHUP)
-            e |= MUX_EV_HUP;
         ev[out].ptr = p->ptrs[i];
-        ev[out].events = e;
+        ev[out].events = from_poll(r);
         out++;
     }
+    p->next = i;
     return out;
 }
 

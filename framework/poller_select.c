@@ -13,6 +13,7 @@ struct mux__poller {
     void *ptrs[FD_SETSIZE];
     unsigned char used[FD_SETSIZE];
     int maxfd;
+    int next; /* where the next scan starts (see sl_wait) */
 };
 
 static int sl_create(struct mux__poller **out, bool edge_triggered)
@@ -85,8 +86,10 @@ static int sl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
     int ready = select(p->maxfd + 1, &rd, &wr, NULL, timeout_ms < 0 ? NULL : &tv);
     if (ready <= 0)
         return 0;
-    int out = 0;
-    for (int fd = 0; fd <= p->maxfd && out < max; fd++) {
+    /* Start where the last scan stopped, so fds past a full batch are not
+     * starved by lower ones that stay ready. */
+    int out = 0, fd = p->next <= p->maxfd ? p->next : 0;
+    for (int k = 0; k <= p->maxfd && out < max; k++, fd = fd < p->maxfd ? fd + 1 : 0) {
         uint32_t e = 0;
         if (FD_ISSET(fd, &rd))
             e |= MUX_EV_READ;
@@ -98,6 +101,7 @@ static int sl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
         ev[out].events = e;
         out++;
     }
+    p->next = fd;
     return out;
 }
 
