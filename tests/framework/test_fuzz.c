@@ -1,0 +1,498 @@
+/* test_fuzz.c - the randomized lifecycle fuzzer: what nobody thought of.
+ *
+ * A handler makes random API calls in every callback (on_close included),
+ * consumes random amounts in on_read and calls into other connections of
+ * its worker; clients behave randomly (fragments down to one byte,
+ * half-close, reset, stop reading, read slowly, vanish mid-write, connect
+ * and say nothing). The protocol keeps every byte checkable: clients send
+ * the pattern stream P(0), P(1), ... and the server answers with the bytes
+ * it consumed, in order, by mux_conn_send or by mux_conn_sendfile from a
+ * file holding the same pattern. Invariants:
+ *   - on_close exactly once per accepted connection, no callback after it,
+ *     and every call made from it is harmless;
+ *   - every byte on_read is offered is the right one (input handling);
+ *   - every byte a client reads is a correct prefix of what it sent;
+ *   - no CPU is burnt while every client is quiet (a measured window);
+ *   - descriptors back to the baseline at the end; the server stops with 0.
+ * Backend: MUX_TEST_POLLER. Seed: MUX_FUZZ_SEED (printed), length:
+ * MUX_FUZZ_SECONDS (default 8). A failure prints the seed to replay with. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "inproc.h"
+
+#define STREAM_MAX (4u << 20) /* bytes a client sends at most on one connection */
+#define CLIENTS 64            /* connections open at once */
+#define MAX_WORKERS 4
+#define MAX_LIVE 1024         /* per worker: connections a handler can reach */
+
+static uint64_t seed;
+
+static unsigned char P(uint64_t i)
+{
+    uint64_t x = i * 0x9E3779B97F4A7C15ull;
+    return (unsigned char)(x >> 56);
+}
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static uint64_t below(uint64_t *s, uint64_t n)
+{
+    return n ? rnd(s) % n : 0;
+}
+
+/* ---- server side ---- */
+
+struct sconn {
+    struct mux_conn *c;
+    uint64_t consumed, emitted;
+    int closes;
+    bool closed;
+    struct sconn *all_next; /* every sconn, freed after the server stopped */
+};
+
+struct wstate {             /* touched by one worker thread only */
+    uint64_t rng;
+    struct sconn *live[MAX_LIVE];
+    unsigned nlive;
+};
+
+struct app {
+    const unsigned char *pattern; /* mmap of the pattern file */
+    int pattern_fd;
+    struct wstate w[MAX_WORKERS];
+    pthread_mutex_t lock;         /* the counters and the all-list */
+    struct sconn *all;
+    uint64_t accepts, closes, violations, calls;
+    char why[256];                /* the first violation */
+};
+
+static void violation(struct app *a, const char *fmt, ...)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->violations++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(a->why, sizeof(a->why), fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+static struct wstate *ws(struct mux_conn *c)
+{
+    struct app *a = mux_conn_app(c);
+    return &a->w[mux_conn_worker(c)];
+}
+
+static void unregister(struct wstate *w, struct sconn *s)
+{
+    for (unsigned i = 0; i < w->nlive; i++)
+        if (w->live[i] == s) {
+            w->live[i] = w->live[--w->nlive];
+            return;
+        }
+}
+
+/* Answers up to n owed bytes, by copy or by file range. */
+static void emit(struct app *a, struct sconn *s, uint64_t n, bool by_file, bool closed)
+{
+    uint64_t owed = s->consumed - s->emitted;
+    if (n > owed)
+        n = owed;
+    if (n == 0)
+        return;
+    int rc;
+    if (by_file) {
+        int fd = dup(a->pattern_fd);
+        rc = mux_conn_sendfile(s->c, fd, (off_t)s->emitted, n);
+        if (rc < 0)
+            close(fd);
+    } else {
+        rc = mux_conn_send(s->c, a->pattern + s->emitted, n);
+    }
+    if (rc == 0 && closed)
+        violation(a, "a send after on_close was accepted");
+    if (rc == 0)
+        s->emitted += n;
+    else if (rc != -EPIPE)
+        violation(a, "send: %s", strerror(-rc));
+}
+
+/* A few random calls on s (and sometimes on another live connection). */
+static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close)
+{
+    struct app *a = mux_conn_app(c);
+    struct wstate *w = ws(c);
+    int n = (int)below(&w->rng, 4);
+    for (int i = 0; i < n; i++) {
+        uint64_t r = below(&w->rng, 100);
+        if (r < 30) {
+            emit(a, s, 1 + below(&w->rng, 1 << 16), below(&w->rng, 4) == 0, in_close);
+        } else if (r < 40) {
+            mux_conn_pause_read(c);
+        } else if (r < 55) {
+            mux_conn_resume_read(c);
+        } else if (r < 65) {
+            mux_conn_want_writable(c, true);
+        } else if (r < 70) {
+            mux_conn_want_writable(c, false);
+        } else if (r < 72) {
+            mux_conn_close(c);
+        } else if (r < 73) {
+            mux_conn_abort(c);
+        } else if (r < 76) {
+            static const unsigned t[] = {0, 0, 300, 1000, 3000};
+            mux_conn_set_timeout(c, t[below(&w->rng, 5)]);
+        } else if (r < 85 && w->nlive > 0) { /* another connection of this worker */
+            struct sconn *o = w->live[below(&w->rng, w->nlive)];
+            if (o->closed)
+                violation(a, "a closed connection is still registered");
+            else if (below(&w->rng, 2))
+                mux_conn_resume_read(o->c);
+            else
+                emit(a, o, 1 + below(&w->rng, 4096), false, false);
+        } else {
+            char peer[80];
+            mux_conn_peer_str(c, peer, sizeof(peer));
+            if (mux_conn_data(c) != s || mux_conn_app(c) != a)
+                violation(a, "user data or app pointer changed");
+            (void)mux_conn_pending(c);
+            (void)mux_conn_id(c);
+            (void)mux_conn_fd(c);
+        }
+    }
+}
+
+static struct sconn *enter(struct mux_conn *c, const char *cb)
+{
+    struct sconn *s = mux_conn_data(c);
+    if (s->closed)
+        violation(mux_conn_app(c), "%s after on_close", cb);
+    return s;
+}
+
+static int f_accept(struct mux_conn *c)
+{
+    struct app *a = mux_conn_app(c);
+    struct wstate *w = ws(c);
+    struct sconn *s = calloc(1, sizeof(*s));
+    s->c = c;
+    mux_conn_set_data(c, s);
+    pthread_mutex_lock(&a->lock);
+    a->accepts++;
+    s->all_next = a->all;
+    a->all = s;
+    pthread_mutex_unlock(&a->lock);
+    if (w->nlive < MAX_LIVE)
+        w->live[w->nlive++] = s;
+    random_calls(c, s, false);
+    return below(&w->rng, 50) == 0 ? ECONNREFUSED : 0; /* sometimes refuse */
+}
+
+static size_t f_read(struct mux_conn *c, const char *data, size_t len)
+{
+    struct app *a = mux_conn_app(c);
+    struct sconn *s = enter(c, "on_read");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)data[i] != P(s->consumed + i)) {
+            violation(a, "on_read offered a wrong byte at %llu",
+                      (unsigned long long)(s->consumed + i));
+            break;
+        }
+    struct wstate *w = ws(c);
+    uint64_t r = below(&w->rng, 10);
+    size_t take = r < 5 ? len : r < 8 ? (size_t)below(&w->rng, len + 1) : (r == 8 ? 1 : 0);
+    s->consumed += take;
+    if (below(&w->rng, 3))
+        emit(a, s, s->consumed - s->emitted, below(&w->rng, 5) == 0, false);
+    random_calls(c, s, false);
+    return take;
+}
+
+static void f_writable(struct mux_conn *c)
+{
+    struct app *a = mux_conn_app(c);
+    struct sconn *s = enter(c, "on_writable");
+    struct wstate *w = ws(c);
+    emit(a, s, 1 + below(&w->rng, 1 << 15), below(&w->rng, 3) == 0, false);
+    random_calls(c, s, false);
+}
+
+static void f_close(struct mux_conn *c, int err)
+{
+    struct app *a = mux_conn_app(c);
+    struct sconn *s = enter(c, "on_close");
+    unregister(ws(c), s);
+    s->closes++;
+    random_calls(c, s, true); /* all harmless from here */
+    s->closed = true;
+    pthread_mutex_lock(&a->lock);
+    a->closes++;
+    pthread_mutex_unlock(&a->lock);
+}
+
+static const struct mux_handler fuzz_handler = {
+    .name = "fuzz",
+    .on_accept = f_accept,
+    .on_read = f_read,
+    .on_writable = f_writable,
+    .on_close = f_close,
+};
+
+/* ---- client side ---- */
+
+enum cmode { C_NORMAL, C_SILENT, C_NO_READ, C_SLOW };
+
+struct client {
+    int fd;
+    enum cmode mode;
+    uint64_t sent, received, send_limit, half_close_at;
+    long long end_at;  /* when it goes away */
+    bool rst_at_end, half_closed;
+    size_t max_frag;
+};
+
+static void client_open(struct client *cl, const struct test_server *srv, uint64_t *rng)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->fd = mux_connect_tcp(srv->host, srv->port);
+    if (cl->fd < 0)
+        return;
+    fcntl(cl->fd, F_SETFL, O_NONBLOCK);
+    cl->mode = (enum cmode)below(rng, 4);
+    cl->send_limit = below(rng, 4) == 0 ? below(rng, 64) : below(rng, STREAM_MAX);
+    cl->half_close_at = below(rng, 3) == 0 ? below(rng, cl->send_limit + 1) : UINT64_MAX;
+    cl->end_at = mux_now_ms() + 20 + (long long)below(rng, 1500);
+    cl->rst_at_end = below(rng, 3) == 0;
+    cl->max_frag = below(rng, 4) == 0 ? 1 : 1 + below(rng, 32768);
+}
+
+static void client_close(struct client *cl)
+{
+    if (cl->fd < 0)
+        return;
+    if (cl->rst_at_end) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(cl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    close(cl->fd);
+    cl->fd = -1;
+}
+
+/* One step; returns -1 once a wrong byte arrived. */
+static int client_step(struct client *cl, uint64_t *rng, bool quiet)
+{
+    if (cl->fd < 0)
+        return 0;
+    unsigned char buf[32768];
+    if (!quiet && cl->mode != C_SILENT && !cl->half_closed && cl->sent < cl->send_limit) {
+        size_t n = 1 + (size_t)below(rng, cl->max_frag);
+        if (n > cl->send_limit - cl->sent)
+            n = (size_t)(cl->send_limit - cl->sent);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = P(cl->sent + i);
+        ssize_t w = send(cl->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0)
+            cl->sent += (uint64_t)w;
+        else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            client_close(cl);
+            return 0;
+        }
+    }
+    if (!quiet && !cl->half_closed && cl->sent >= cl->half_close_at) {
+        shutdown(cl->fd, SHUT_WR);
+        cl->half_closed = true;
+    }
+    bool reads = cl->mode != C_NO_READ && !(cl->mode == C_SLOW && below(rng, 8) != 0);
+    if (reads) {
+        size_t want = cl->mode == C_SLOW ? 1 + (size_t)below(rng, 512) : sizeof(buf);
+        ssize_t r = recv(cl->fd, buf, want, MSG_DONTWAIT);
+        if (r > 0) {
+            for (ssize_t i = 0; i < r; i++)
+                if (buf[i] != P(cl->received + (uint64_t)i)) {
+                    fprintf(stderr, "client: wrong byte at %llu\n",
+                            (unsigned long long)(cl->received + (uint64_t)i));
+                    return -1;
+                }
+            cl->received += (uint64_t)r;
+            if (cl->received > cl->sent)
+                return -1; /* answered more than was asked */
+        } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+            client_close(cl);
+            return 0;
+        }
+    }
+    if (!quiet && mux_now_ms() >= cl->end_at)
+        client_close(cl);
+    return 0;
+}
+
+/* ---- the run ---- */
+
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static long long cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+static void options(struct mux_options *o, uint64_t *rng)
+{
+    mux_options_init(o);
+    snprintf(o->listen[0], sizeof(o->listen[0]), "127.0.0.1:0");
+    o->workers = 1 + (unsigned)below(rng, 2);
+    o->log_level = MUX_LOG_ERROR;
+    o->read_buffer = 512 + (size_t)below(rng, 16384);
+    o->max_input = o->read_buffer * (1 + (size_t)below(rng, 8));
+    o->write_high_water = 1 + (size_t)below(rng, 256 << 10);
+    o->write_low_water = below(rng, 3) == 0 ? 0 : (size_t)below(rng, o->write_high_water + 1);
+    o->idle_timeout_ms = below(rng, 2) ? 0 : 500 + (unsigned)below(rng, 3000);
+    o->shutdown_grace_ms = 500 + (unsigned)below(rng, 1000);
+    const char *b = getenv("MUX_TEST_POLLER");
+    if (b && strcmp(b, "epoll-et") == 0)
+        o->edge_triggered = true;
+    else if (b && b[0])
+        snprintf(o->poller, sizeof(o->poller), "%s", b);
+}
+
+static int make_pattern_file(void)
+{
+    char path[] = "/tmp/mux-fuzz-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    unsigned char *buf = malloc(STREAM_MAX);
+    for (uint64_t i = 0; i < STREAM_MAX; i++)
+        buf[i] = P(i);
+    assert_int_equal(write(fd, buf, STREAM_MAX), (ssize_t)STREAM_MAX);
+    free(buf);
+    return fd;
+}
+
+static void test_lifecycle_fuzz(void **state)
+{
+    const char *e = getenv("MUX_FUZZ_SECONDS");
+    int seconds = e ? atoi(e) : 8;
+    uint64_t rng = seed;
+    int fds_before = count_fds();
+    struct app *a = calloc(1, sizeof(*a));
+    pthread_mutex_init(&a->lock, NULL);
+    a->pattern_fd = make_pattern_file();
+    a->pattern = mmap(NULL, STREAM_MAX, PROT_READ, MAP_SHARED, a->pattern_fd, 0);
+    assert_true(a->pattern != MAP_FAILED);
+    for (int i = 0; i < MAX_WORKERS; i++)
+        a->w[i].rng = seed * 31 + (uint64_t)i + 1;
+    struct mux_options o;
+    options(&o, &rng);
+    mux_log_setup(MUX_LOG_ERROR, "fuzz");
+
+    struct test_server srv;
+    assert_int_equal(test_server_start(&srv, &o, &fuzz_handler, a), 0);
+    struct client *cl = calloc(CLIENTS, sizeof(*cl));
+    for (int i = 0; i < CLIENTS; i++)
+        cl[i].fd = -1;
+    unsigned long long opened = 0, bytes = 0;
+    long long end = mux_now_ms() + (long long)seconds * 1000;
+    int bad = 0;
+    struct pollfd pf[CLIENTS];
+    while (mux_now_ms() < end && !bad) {
+        for (int i = 0; i < CLIENTS; i++) {
+            if (cl[i].fd < 0) {
+                bytes += cl[i].received;
+                client_open(&cl[i], &srv, &rng);
+                opened++;
+            }
+            pf[i] = (struct pollfd){.fd = cl[i].fd, .events = POLLIN | POLLOUT};
+        }
+        poll(pf, CLIENTS, 5);
+        for (int i = 0; i < CLIENTS && !bad; i++)
+            bad = client_step(&cl[i], &rng, false) < 0;
+    }
+    assert_false(bad);
+
+    /* Quiet: every client stays connected and does nothing; the server's
+     * workers must not burn CPU meanwhile (open, paused, half-closed,
+     * blocked and lingering connections all sit still). */
+    long long cpu0 = cpu_ms();
+    struct timespec ts = {.tv_nsec = 400 * 1000000L};
+    nanosleep(&ts, NULL);
+    long long used = cpu_ms() - cpu0;
+    print_message("fuzz: seed %llu, %ds, %s%s, %u workers: %llu connections, %llu bytes "
+                  "verified by clients, %llu accepted, quiet-window CPU %lld ms\n",
+                  (unsigned long long)seed, seconds, o.poller, o.edge_triggered ? "-et" : "",
+                  o.workers, opened, bytes, (unsigned long long)a->accepts, used);
+    if (used > 100)
+        fail_msg("seed %llu: %lld ms of CPU in a quiet 400 ms window (a spin)",
+                 (unsigned long long)seed, used);
+
+    for (int i = 0; i < CLIENTS; i++)
+        client_close(&cl[i]);
+    free(cl);
+    assert_int_equal(test_server_stop(&srv), 0);
+    if (a->violations)
+        fail_msg("seed %llu: %llu violation(s), first: %s", (unsigned long long)seed,
+                 (unsigned long long)a->violations, a->why);
+    assert_int_equal(a->accepts, a->closes);
+    for (struct sconn *s = a->all; s;) {
+        struct sconn *next = s->all_next;
+        assert_int_equal(s->closes, 1);
+        free(s);
+        s = next;
+    }
+    munmap((void *)a->pattern, STREAM_MAX);
+    close(a->pattern_fd);
+    assert_int_equal(count_fds(), fds_before);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+int main(void)
+{
+    const char *s = getenv("MUX_FUZZ_SEED");
+    seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 20);
+    if (seed == 0)
+        seed = 1;
+    printf("fuzz seed %llu (replay: MUX_FUZZ_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lifecycle_fuzz),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
