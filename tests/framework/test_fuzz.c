@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,20 @@ static int make_pattern_file(void)
     return fd;
 }
 
+struct stopper {
+    struct test_server *srv;
+    int rc;
+    atomic_bool done;
+};
+
+static void *stop_thread(void *arg)
+{
+    struct stopper *st = arg;
+    st->rc = test_server_stop(st->srv);
+    atomic_store(&st->done, true);
+    return NULL;
+}
+
 static void test_lifecycle_fuzz(void **state)
 {
     const char *e = getenv("MUX_FUZZ_SECONDS");
@@ -462,10 +477,33 @@ static void test_lifecycle_fuzz(void **state)
         fail_msg("seed %llu: %lld ms of CPU in a quiet 400 ms window (a spin)",
                  (unsigned long long)seed, used);
 
-    for (int i = 0; i < CLIENTS; i++)
-        client_close(&cl[i]);
+    /* Stop: either after every client went away, or (every other seed) in
+     * the middle of their traffic, the clients going on meanwhile. */
+    if (below(&rng, 2)) {
+        struct stopper st = {.srv = &srv};
+        atomic_init(&st.done, false);
+        pthread_t t;
+        pthread_create(&t, NULL, stop_thread, &st);
+        long long limit = mux_now_ms() + o.shutdown_grace_ms + 10000LL;
+        while (!atomic_load(&st.done) && mux_now_ms() < limit && !bad) {
+            for (int i = 0; i < CLIENTS; i++)
+                pf[i] = (struct pollfd){.fd = cl[i].fd, .events = POLLIN | POLLOUT};
+            poll(pf, CLIENTS, 5);
+            for (int i = 0; i < CLIENTS && !bad; i++)
+                bad = client_step(&cl[i], &rng, false) < 0;
+        }
+        pthread_join(t, NULL);
+        assert_false(bad);
+        assert_int_equal(st.rc, 0);
+        for (int i = 0; i < CLIENTS; i++)
+            client_close(&cl[i]);
+        print_message("fuzz: stopped with clients connected\n");
+    } else {
+        for (int i = 0; i < CLIENTS; i++)
+            client_close(&cl[i]);
+        assert_int_equal(test_server_stop(&srv), 0);
+    }
     free(cl);
-    assert_int_equal(test_server_stop(&srv), 0);
     if (a->violations)
         fail_msg("seed %llu: %llu violation(s), first: %s", (unsigned long long)seed,
                  (unsigned long long)a->violations, a->why);
