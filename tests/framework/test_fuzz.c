@@ -469,10 +469,13 @@ static void test_lifecycle_fuzz(void **state)
     struct timespec ts = {.tv_nsec = 400 * 1000000L};
     nanosleep(&ts, NULL);
     long long used = cpu_ms() - cpu0;
+    pthread_mutex_lock(&a->lock);
+    unsigned long long accepted = a->accepts;
+    pthread_mutex_unlock(&a->lock);
     print_message("fuzz: seed %llu, %ds, %s%s, %u workers: %llu connections, %llu bytes "
                   "verified by clients, %llu accepted, quiet-window CPU %lld ms\n",
                   (unsigned long long)seed, seconds, o.poller, o.edge_triggered ? "-et" : "",
-                  o.workers, opened, bytes, (unsigned long long)a->accepts, used);
+                  o.workers, opened, bytes, accepted, used);
     if (used > 100)
         fail_msg("seed %llu: %lld ms of CPU in a quiet 400 ms window (a spin)",
                  (unsigned long long)seed, used);

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,8 @@ struct app {
     enum mode mode;
     size_t big;
     bool close_after;      /* M_BIG_*, M_PRODUCER: mux_conn_close when done */
-    bool abort_on_read;    /* M_CLOSE_CALLS: abort at the first read */
-    bool close_on_read;    /* M_CLOSE_CALLS: close at the first read */
+    atomic_bool abort_on_read;  /* M_CLOSE_CALLS: abort at the first read (set by the test thread) */
+    atomic_bool close_on_read;  /* M_CLOSE_CALLS: close at the first read (set by the test thread) */
     const char *file_path; /* M_BIG_FILE */
     pthread_mutex_t lock;
     int accepts, closes, double_closes, bad_calls;
