@@ -166,27 +166,20 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
     return true;
 }
 
-/* The path part of the target ("/dir" of "/dir?q" or "http://h/dir?q"). */
-static struct http_span target_path(const struct http_request *req, const char **query)
+/* Where the query or fragment of the target starts (its end if none). */
+static const char *target_query(const struct http_request *req)
 {
-    const char *t = req->target, *end = t + req->target_len;
-    if (t < end && *t != '/') { /* absolute-form: skip "scheme://authority" */
-        const char *p = memchr(t, ':', (size_t)(end - t));
-        p = p != NULL && end - p > 3 ? memchr(p + 3, '/', (size_t)(end - p - 3)) : NULL;
-        t = p != NULL ? p : end;
-    }
-    const char *q = t;
+    const char *q = req->target, *end = q + req->target_len;
     while (q < end && *q != '?' && *q != '#')
         q++;
-    *query = q;
-    return (struct http_span){t, (size_t)(q - t)};
+    return q;
 }
 
-/* 301 to the directory with a trailing slash, the query kept. */
-static bool redirect_dir(struct mux_conn *c, struct exchange *x)
+/* 301 to the directory with a trailing slash, the query kept. The path
+ * comes from the normalised rel, never from the raw target (open redirect). */
+static bool redirect_dir(struct mux_conn *c, struct exchange *x, const char *rel)
 {
-    const char *query;
-    struct http_span path = target_path(x->req, &query);
+    const char *query = target_query(x->req);
     const char *end = x->req->target + x->req->target_len;
     size_t qlen = query < end && *query == '?' ? (size_t)(end - query) : 0;
     if (qlen > 0) { /* drop a fragment after the query */
@@ -195,15 +188,13 @@ static bool redirect_dir(struct mux_conn *c, struct exchange *x)
             qlen = (size_t)(hash - query);
     }
     char loc[HTTP_MAX_REQUEST_LINE + 2];
-    if (path.len + 1 + qlen > sizeof loc) {
-        x->status = 414;
+    int n = http_path_location(rel, strlen(rel), query, qlen, loc, sizeof loc);
+    if (n < 0) {
+        x->status = -n;
         return respond(c, x);
     }
-    memcpy(loc, path.ptr, path.len);
-    loc[path.len] = '/';
-    memcpy(loc + path.len + 1, query, qlen);
     x->status = 301;
-    x->location = (struct http_span){loc, path.len + 1 + qlen};
+    x->location = (struct http_span){loc, (size_t)n};
     return respond(c, x);
 }
 
@@ -223,7 +214,7 @@ static bool serve(struct mux_conn *c, struct exchange *x)
     struct http_file file;
     rc = http_path_open(&((const struct httpd_app *)mux_conn_app(c))->root, rel, &file);
     if (rc == -301)
-        return redirect_dir(c, x);
+        return redirect_dir(c, x, rel);
     if (rc < 0) {
         x->status = -rc;
         return respond(c, x);
