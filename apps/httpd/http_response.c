@@ -178,14 +178,15 @@ struct validators {
 };
 
 static bool not_modified(const struct http_request_info *req, const struct http_file_facts *f,
-                         const struct validators *val)
+                         const struct validators *val, time_t now)
 {
     if (req->if_none_match.ptr != NULL)
         return http_etag_list_match(req->if_none_match.ptr, req->if_none_match.len, val->etag,
                                     val->etag_len, false);
     time_t since;
     if (req->if_modified_since.ptr != NULL &&
-        http_date_parse(req->if_modified_since.ptr, req->if_modified_since.len, &since) == 0)
+        http_date_parse(req->if_modified_since.ptr, req->if_modified_since.len, &since) == 0 &&
+        since <= now) /* a date in the future is invalid: ignored */
         return f->mtime <= since;
     return false;
 }
@@ -220,7 +221,7 @@ static int decide_file_status(const struct http_response_in *in, const struct va
     range->len = f->size;
     if (req == NULL)
         return 200;
-    if (not_modified(req, f, val))
+    if (not_modified(req, f, val, in->now != 0 ? in->now : time(NULL)))
         return 304;
     if (req->range.ptr == NULL || !if_range_holds(&req->if_range, val, f->mtime))
         return 200;

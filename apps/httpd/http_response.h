@@ -10,9 +10,11 @@
  * Order of evaluation for a file (RFC 7232 section 6, as nginx):
  *   1. If-None-Match present: any tag equal under weak comparison, or "*",
  *      gives 304; If-Modified-Since is then not looked at.
- *   2. Else If-Modified-Since, when it is a valid HTTP-date and the file's
- *      mtime is not after it, gives 304. (nginx's default is an exact match;
- *      mux follows the RFC's "not modified since".)
+ *   2. Else If-Modified-Since, when it is a valid HTTP-date not later than
+ *      the server's current time and the file's mtime is not after it,
+ *      gives 304. (nginx's default is an exact match; mux follows the RFC's
+ *      "not modified since".) A date in the future is invalid and ignored
+ *      (RFC 9110 13.1.3): the file is served.
  *   3. Range, unless If-Range is present and does not match (a strong
  *      comparison with the ETag, or exact equality with Last-Modified):
  *      206 with Content-Range, 416 with "Content-Range: bytes * /size", or
@@ -52,6 +54,7 @@ struct http_response_in {
     struct http_span location;           /* 301 only: the Location value */
     const char *date;                    /* the Date value (HTTP_DATE_LEN bytes); NULL:
                                             http_date_now() */
+    time_t now;                          /* the current time; 0: time(NULL) */
 };
 
 struct http_plan {

@@ -126,6 +126,51 @@ static void test_no_open_redirect(void **state)
     }
 }
 
+/* ---- If-Modified-Since ---------------------------------------------- */
+
+static void imf_date(time_t t, char *out, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static void test_if_modified_since_future(void **state)
+{
+    char lm[64], req[256];
+    struct hresp r;
+    get("GET /data.bin HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_non_null(hr_field(&r, "Last-Modified", lm, sizeof lm));
+    hr_free(&r);
+
+    snprintf(req, sizeof req, "GET /data.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: %s\r\n\r\n",
+             lm);
+    get(req, &r);
+    assert_int_equal(r.status, 304); /* still valid: not modified since */
+    hr_free(&r);
+
+    char future[64];
+    const time_t ahead[] = {3600, 86400, 365L * 86400};
+    for (size_t i = 0; i < sizeof ahead / sizeof ahead[0]; i++) {
+        imf_date(time(NULL) + ahead[i], future, sizeof future);
+        snprintf(req, sizeof req,
+                 "GET /data.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: %s\r\n\r\n", future);
+        get(req, &r);
+        print_message("If-Modified-Since: %s -> %d\n", future, r.status);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body_len, FX_DATA_SIZE);
+        hr_free(&r);
+    }
+    get("GET /data.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: Fri, 31 Dec 9999 23:59:59 GMT"
+        "\r\n\r\n",
+        &r);
+    assert_int_equal(r.status, 200);
+    hr_free(&r);
+    get("GET /data.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: not a date\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    hr_free(&r);
+}
+
 static void test_graceful_exit(void **state)
 {
     assert_int_equal(fx_stop(&srv), 0);
@@ -136,6 +181,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_open_redirect),
+        cmocka_unit_test(test_if_modified_since_future),
         cmocka_unit_test(test_graceful_exit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

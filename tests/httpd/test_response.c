@@ -17,6 +17,7 @@
 #include "http_response.h"
 
 #define DATE "Tue, 14 Nov 2023 22:13:20 GMT"
+#define NOW 1700000000 /* DATE */
 #define MTIME 784111777 /* Sun, 06 Nov 1994 08:49:37 GMT */
 #define LASTMOD "Sun, 06 Nov 1994 08:49:37 GMT"
 #define ETAG "\"2ebc98a1-a\"" /* mtime 0x2ebc98a1, size 10 */
@@ -76,7 +77,8 @@ static void plan(struct result *r, const struct http_response_in *in)
 static struct http_response_in file_in(enum http_method m, const struct http_request_info *req)
 {
     struct http_response_in in = {
-        .status = 200, .method = m, .keep_alive = true, .req = req, .file = &file10, .date = DATE};
+        .status = 200, .method = m, .keep_alive = true, .req = req, .file = &file10, .date = DATE,
+        .now = NOW};
     return in;
 }
 
@@ -143,6 +145,10 @@ static const struct cond_case conds[] = {
     {HTTP_METHOD_GET, NULL, "Mon, 07 Nov 1994 00:00:00 GMT", NULL, NULL, 304, 0, 0, NULL},
     {HTTP_METHOD_GET, NULL, "Sun, 06 Nov 1994 08:49:36 GMT", NULL, NULL, 200, 0, 10, NULL},
     {HTTP_METHOD_GET, NULL, "yesterday", NULL, NULL, 200, 0, 10, NULL},
+    /* A date after the current time (NOW) is invalid: ignored (RFC 9110). */
+    {HTTP_METHOD_GET, NULL, "Tue, 14 Nov 2023 22:13:20 GMT", NULL, NULL, 304, 0, 0, NULL},
+    {HTTP_METHOD_GET, NULL, "Tue, 14 Nov 2023 22:13:21 GMT", NULL, NULL, 200, 0, 10, NULL},
+    {HTTP_METHOD_GET, NULL, "Fri, 31 Dec 9999 23:59:59 GMT", NULL, NULL, 200, 0, 10, NULL},
     /* Range */
     {HTTP_METHOD_GET, NULL, NULL, "bytes=2-5", NULL, 206, 2, 4, "bytes 2-5/10"},
     {HTTP_METHOD_GET, NULL, NULL, "bytes=-3", NULL, 206, 7, 3, "bytes 7-9/10"},
