@@ -16,6 +16,7 @@
  *   idle    after a complete request: keepalive_timeout_ms, restarted by
  *           any read or write progress (a slow download keeps it alive). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,12 +32,33 @@
 
 enum tmode { TM_HEAD, TM_IDLE };
 
+/* Bodies up to this many bytes are copied into the output queue (pread)
+ * instead of queued as a sendfile range: no descriptor stays open for them,
+ * and their bytes count fully against the write water marks. */
+#define SMALL_BODY (16u << 10)
+
+/* Parsing stops while this many file ranges (each holding a descriptor) are
+ * queued, and resumes from on_writable. One request adds at most
+ * HTTP_RANGES_MAX, so a connection holds at most FILES_PAUSE - 1 +
+ * HTTP_RANGES_MAX descriptors besides its socket. */
+#define FILES_PAUSE 8
+#define FILES_RING 32 /* >= FILES_PAUSE - 1 + HTTP_RANGES_MAX */
+
 /* Owned by the connection: allocated in on_accept, freed in on_close. */
 struct hconn {
     uint64_t skip;        /* request body bytes still to discard */
     int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
+    bool paused;          /* parsing stopped: too many file ranges queued */
+    bool grace;           /* resumed with them still queued: one more request */
+    /* Queued file ranges, as the positions in the stream of every byte
+     * this connection queued (queued) where each one ends: a range is
+     * still queued while its end is past what was sent, which is queued
+     * minus mux_conn_pending(). */
+    uint64_t queued;
+    uint64_t file_end[FILES_RING];
+    unsigned file_head, file_count;
 };
 
 /* One request and what it is answered with. */
@@ -116,11 +138,107 @@ static void log_exchange(struct mux_conn *c, const struct exchange *x, int statu
     httpd_log_write(&e);
 }
 
+/* ---- output accounting -------------------------------------------- */
+
+static bool queue_bytes(struct mux_conn *c, struct hconn *h, const void *p, size_t n)
+{
+    if (mux_conn_send(c, p, n) < 0)
+        return false;
+    h->queued += n;
+    return true;
+}
+
+/* Drops the file ranges the framework has finished sending. */
+static unsigned files_queued(struct mux_conn *c, struct hconn *h)
+{
+    uint64_t sent = h->queued - mux_conn_pending(c);
+    while (h->file_count > 0 && h->file_end[h->file_head] <= sent) {
+        h->file_head = (h->file_head + 1) % FILES_RING;
+        h->file_count--;
+    }
+    return h->file_count;
+}
+
+/* Queues a sendfile range of fd (which the framework then owns). */
+static bool queue_file(struct mux_conn *c, struct hconn *h, int fd, uint64_t off, uint64_t len)
+{
+    if (h->file_count == FILES_RING || mux_conn_sendfile(c, fd, (off_t)off, len) < 0)
+        return false;
+    h->queued += len;
+    h->file_end[(h->file_head + h->file_count) % FILES_RING] = h->queued;
+    h->file_count++;
+    return true;
+}
+
+/* Queues len bytes of the file at off: copied when small, else as a
+ * sendfile range of a duplicate of fd (the caller keeps fd). */
+static bool queue_range(struct mux_conn *c, struct hconn *h, int fd, uint64_t off, uint64_t len)
+{
+    if (len <= SMALL_BODY) {
+        char buf[SMALL_BODY];
+        ssize_t n = pread(fd, buf, len, (off_t)off);
+        return n == (ssize_t)len && queue_bytes(c, h, buf, len);
+    }
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return false;
+    if (queue_file(c, h, dup_fd, off, len))
+        return true;
+    close(dup_fd);
+    return false;
+}
+
+/* A multipart/byteranges body: every part head, range, then the tail. */
+static bool queue_parts(struct mux_conn *c, struct hconn *h, int fd, const struct http_plan *plan)
+{
+    char part[HTTP_PART_HEAD_MAX];
+    for (unsigned i = 0; i < plan->parts; i++) {
+        size_t n = http_part_head(plan, i, part, sizeof part);
+        if (n == 0 || !queue_bytes(c, h, part, n) ||
+            !queue_range(c, h, fd, plan->part[i].start, plan->part[i].len))
+            return false;
+    }
+    size_t n = http_parts_tail(plan, part, sizeof part);
+    return n > 0 && queue_bytes(c, h, part, n);
+}
+
+/* The body the plan calls for, from fd (closed here in every case). */
+static bool queue_body(struct mux_conn *c, struct hconn *h, int fd, const struct http_plan *plan)
+{
+    bool ok = true;
+    if (plan->parts > 0) {
+        ok = queue_parts(c, h, fd, plan);
+    } else if (plan->file_len > SMALL_BODY) {
+        if (queue_file(c, h, fd, plan->file_offset, plan->file_len))
+            return true; /* the framework owns fd now */
+        ok = false;
+    } else if (plan->file_len > 0) {
+        ok = queue_range(c, h, fd, plan->file_offset, plan->file_len);
+    }
+    close(fd);
+    return ok;
+}
+
+/* A multipart boundary: unpredictable enough that a file cannot be made to
+ * contain it, cheap, and per worker thread (no lock). */
+static uint64_t next_boundary(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0)
+        state = ((uint64_t)now_ms() << 20) ^ (uint64_t)(uintptr_t)&state ^ (uint64_t)getpid();
+    state += 0x9e3779b97f4a7c15u; /* splitmix64 */
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
 /* Queues the response (taking x->file's fd), logs it, and closes the
  * connection after the flush when the response says so. Returns false when
  * the connection is closing. */
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
+    struct hconn *h = mux_conn_data(c);
     struct http_file_facts facts;
     struct http_response_in in = {
         .status = x->status,
@@ -134,6 +252,7 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
         facts = (struct http_file_facts){(uint64_t)x->file->st.st_size, x->file->st.st_mtime,
                                          mime_type_for(x->file->name)};
         in.file = &facts;
+        in.boundary = next_boundary();
     }
     char buf[HEAD_BUF];
     struct http_plan plan;
@@ -144,21 +263,16 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
         mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
         return false;
     }
-    uint64_t bytes = plan.head_len;
-    mux_conn_send(c, buf, plan.head_len);
-    if (fd >= 0) {
-        if (plan.file_len == 0) {
-            close(fd);
-        } else if (mux_conn_sendfile(c, fd, (off_t)plan.file_offset, plan.file_len) == 0) {
-            bytes += plan.file_len; /* the framework owns fd now */
-        } else {
-            close(fd);
-            mux_conn_abort(c); /* the head promised a body that cannot follow */
-            return false;
-        }
+    uint64_t before = h->queued;
+    bool ok = queue_bytes(c, h, buf, plan.head_len);
+    if (fd >= 0)
+        ok = queue_body(c, h, fd, &plan) && ok;
+    if (!ok) {
+        mux_conn_abort(c); /* the head promised a body that cannot follow */
+        return false;
     }
     if (opts_of(c)->access_log)
-        log_exchange(c, x, plan.status, bytes);
+        log_exchange(c, x, plan.status, h->queued - before);
     if (!plan.keep_alive) {
         mux_conn_close(c);
         return false;
@@ -272,6 +386,14 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         h->skip -= n;
         return n;
     }
+    if (files_queued(c, h) >= FILES_PAUSE && !h->grace) {
+        /* A client that pipelines and does not read: answer no more until
+         * the queued files drain (on_writable), so it cannot pin fds. */
+        h->paused = true;
+        mux_conn_pause_read(c);
+        mux_conn_want_writable(c, true);
+        return 0;
+    }
     struct http_header hdrs[HTTP_MAX_HEADERS];
     struct http_request req = {.headers = hdrs, .max_headers = HTTP_MAX_HEADERS};
     size_t hint = h->last_len <= len ? h->last_len : 0;
@@ -282,12 +404,30 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         return 0;
     }
     h->last_len = 0;
+    h->grace = false;
     if (rc < 0) {
         struct exchange x = {.status = http_parse_status(rc)};
         respond(c, &x); /* 400, 414, 431, 505: closes */
         return len;
     }
     return handle_request(c, h, &req, (size_t)rc, len);
+}
+
+/* The output drained to write_low_water. Each queued file range is more
+ * than SMALL_BODY bytes, so with the default water marks fewer than
+ * FILES_PAUSE remain by now. With a low-water mark above FILES_PAUSE *
+ * SMALL_BODY some may remain: one more request is then answered before the
+ * next check, so the connection never stalls and the water marks still
+ * bound what it holds. */
+static void httpd_writable(struct mux_conn *c)
+{
+    struct hconn *h = mux_conn_data(c);
+    if (!h->paused)
+        return;
+    h->grace = files_queued(c, h) >= FILES_PAUSE;
+    h->paused = false;
+    mux_conn_want_writable(c, false);
+    mux_conn_resume_read(c);
 }
 
 static void httpd_close(struct mux_conn *c, int err)
@@ -300,5 +440,6 @@ const struct mux_handler httpd_handler = {
     .name = "httpd",
     .on_accept = httpd_accept,
     .on_read = httpd_read,
+    .on_writable = httpd_writable,
     .on_close = httpd_close,
 };
