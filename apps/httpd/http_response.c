@@ -374,8 +374,17 @@ int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
 
     ranges.r[0] = (struct http_range){0, 0};
     if (status == 200 && in->file != NULL) {
-        val.etag_len = http_etag(in->file->size, in->file->mtime, val.etag);
-        http_date_format(in->file->mtime, val.last_modified);
+        const struct http_file_facts *f = in->file;
+        if (f->etag != NULL && f->etag_len < HTTP_ETAG_MAX) {
+            memcpy(val.etag, f->etag, f->etag_len);
+            val.etag_len = f->etag_len;
+        } else {
+            val.etag_len = http_etag(f->size, f->mtime, val.etag);
+        }
+        if (f->last_modified != NULL)
+            memcpy(val.last_modified, f->last_modified, HTTP_DATE_LEN + 1);
+        else
+            http_date_format(f->mtime, val.last_modified);
         status = decide_file_status(in, &val, &ranges);
     } else if (is_file_status(status)) {
         status = 500; /* a file status without a file: a caller bug */

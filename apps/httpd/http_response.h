@@ -48,6 +48,12 @@ struct http_file_facts {
     uint64_t size;
     time_t mtime;
     const char *content_type; /* e.g. from mime_type_for() */
+    /* Optional, already formatted from size and mtime (a cache keeps them):
+     * http_etag() output and the Last-Modified HTTP-date. NULL: formatted
+     * here. */
+    const char *etag;
+    size_t etag_len;
+    const char *last_modified;
 };
 
 struct http_response_in {

@@ -22,13 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http_cache.h"
 #include "http_date.h"
 #include "http_parse.h"
 #include "http_path.h"
 #include "http_response.h"
 #include "httpd.h"
 #include "httpd_log.h"
-#include "mime.h"
 
 enum tmode { TM_HEAD, TM_IDLE };
 
@@ -66,7 +66,7 @@ struct exchange {
     const struct http_request *req;       /* NULL when the head did not parse */
     const struct http_request_info *info; /* NULL when not checked */
     int status;
-    struct http_file *file;               /* status 200: fd handed over here */
+    const struct http_cached *file;       /* status 200: from the worker's cache */
     struct http_span location;            /* 301 */
 };
 
@@ -170,16 +170,20 @@ static bool queue_file(struct mux_conn *c, struct hconn *h, int fd, uint64_t off
     return true;
 }
 
-/* Queues len bytes of the file at off: copied when small, else as a
- * sendfile range of a duplicate of fd (the caller keeps fd). */
-static bool queue_range(struct mux_conn *c, struct hconn *h, int fd, uint64_t off, uint64_t len)
+/* Queues len bytes of the file at off: from the cached content, copied
+ * with pread when small, else as a sendfile range of a duplicate of the
+ * cache's descriptor. */
+static bool queue_range(struct mux_conn *c, struct hconn *h, const struct http_cached *f,
+                        uint64_t off, uint64_t len)
 {
+    if (f->data != NULL)
+        return queue_bytes(c, h, f->data + off, len);
     if (len <= SMALL_BODY) {
         char buf[SMALL_BODY];
-        ssize_t n = pread(fd, buf, len, (off_t)off);
+        ssize_t n = pread(f->fd, buf, len, (off_t)off);
         return n == (ssize_t)len && queue_bytes(c, h, buf, len);
     }
-    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int dup_fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
     if (dup_fd < 0)
         return false;
     if (queue_file(c, h, dup_fd, off, len))
@@ -188,35 +192,22 @@ static bool queue_range(struct mux_conn *c, struct hconn *h, int fd, uint64_t of
     return false;
 }
 
-/* A multipart/byteranges body: every part head, range, then the tail. */
-static bool queue_parts(struct mux_conn *c, struct hconn *h, int fd, const struct http_plan *plan)
+/* The body the plan calls for: one range, or a multipart/byteranges body
+ * (every part head and range, then the tail). */
+static bool queue_body(struct mux_conn *c, struct hconn *h, const struct http_cached *f,
+                       const struct http_plan *plan)
 {
+    if (plan->parts == 0)
+        return plan->file_len == 0 || queue_range(c, h, f, plan->file_offset, plan->file_len);
     char part[HTTP_PART_HEAD_MAX];
     for (unsigned i = 0; i < plan->parts; i++) {
         size_t n = http_part_head(plan, i, part, sizeof part);
         if (n == 0 || !queue_bytes(c, h, part, n) ||
-            !queue_range(c, h, fd, plan->part[i].start, plan->part[i].len))
+            !queue_range(c, h, f, plan->part[i].start, plan->part[i].len))
             return false;
     }
     size_t n = http_parts_tail(plan, part, sizeof part);
     return n > 0 && queue_bytes(c, h, part, n);
-}
-
-/* The body the plan calls for, from fd (closed here in every case). */
-static bool queue_body(struct mux_conn *c, struct hconn *h, int fd, const struct http_plan *plan)
-{
-    bool ok = true;
-    if (plan->parts > 0) {
-        ok = queue_parts(c, h, fd, plan);
-    } else if (plan->file_len > SMALL_BODY) {
-        if (queue_file(c, h, fd, plan->file_offset, plan->file_len))
-            return true; /* the framework owns fd now */
-        ok = false;
-    } else if (plan->file_len > 0) {
-        ok = queue_range(c, h, fd, plan->file_offset, plan->file_len);
-    }
-    close(fd);
-    return ok;
 }
 
 /* A multipart boundary: unpredictable enough that a file cannot be made to
@@ -233,13 +224,12 @@ static uint64_t next_boundary(void)
     return z ^ (z >> 31);
 }
 
-/* Queues the response (taking x->file's fd), logs it, and closes the
+/* Queues the response, logs it, and closes the
  * connection after the flush when the response says so. Returns false when
  * the connection is closing. */
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
     struct hconn *h = mux_conn_data(c);
-    struct http_file_facts facts;
     struct http_response_in in = {
         .status = x->status,
         .method = x->req != NULL ? x->req->method_id : HTTP_METHOD_GET,
@@ -249,24 +239,19 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
         .date = http_date_now(),
     };
     if (x->file != NULL) {
-        facts = (struct http_file_facts){(uint64_t)x->file->st.st_size, x->file->st.st_mtime,
-                                         mime_type_for(x->file->name)};
-        in.file = &facts;
+        in.file = &x->file->facts;
         in.boundary = next_boundary();
     }
     char buf[HEAD_BUF];
     struct http_plan plan;
-    int fd = x->file != NULL ? x->file->fd : -1;
     if (http_plan_response(&in, buf, sizeof buf, &plan) < 0) {
-        if (fd >= 0)
-            close(fd);
         mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
         return false;
     }
     uint64_t before = h->queued;
     bool ok = queue_bytes(c, h, buf, plan.head_len);
-    if (fd >= 0)
-        ok = queue_body(c, h, fd, &plan) && ok;
+    if (ok && x->file != NULL)
+        ok = queue_body(c, h, x->file, &plan);
     if (!ok) {
         mux_conn_abort(c); /* the head promised a body that cannot follow */
         return false;
@@ -325,8 +310,18 @@ static bool serve(struct mux_conn *c, struct exchange *x)
         x->status = -rc;
         return respond(c, x);
     }
-    struct http_file file;
-    rc = http_path_open(&((const struct httpd_app *)mux_conn_app(c))->root, rel, &file);
+    const struct httpd_app *app = mux_conn_app(c);
+    struct http_cache *cache = pthread_getspecific(app->cache_key);
+    if (cache == NULL) { /* this worker's first request */
+        cache = http_cache_new();
+        if (cache == NULL || pthread_setspecific(app->cache_key, cache) != 0) {
+            http_cache_free(cache);
+            x->status = 500;
+            return respond(c, x);
+        }
+    }
+    const struct http_cached *file;
+    rc = http_cache_get(cache, &app->root, rel, now_ms() / 1000, &file);
     if (rc == -301)
         return redirect_dir(c, x, rel);
     if (rc < 0) {
@@ -334,7 +329,7 @@ static bool serve(struct mux_conn *c, struct exchange *x)
         return respond(c, x);
     }
     x->status = 200;
-    x->file = &file;
+    x->file = file;
     return respond(c, x);
 }
 

@@ -185,7 +185,8 @@ static void check_response_head(const char *buf, const struct http_plan *p, uint
 static void fuzz_response(const struct http_request_info *info, int status, uint64_t size)
 {
     static const char date[] = "Tue, 14 Nov 2023 22:13:20 GMT";
-    struct http_file_facts file = {size, (time_t)(size * 7919 % 2000000000), "text/plain"};
+    struct http_file_facts file = {
+        .size = size, .mtime = (time_t)(size * 7919 % 2000000000), .content_type = "text/plain"};
     struct http_response_in in = {.status = status,
                                   .method = info->method,
                                   .keep_alive = info->keep_alive,

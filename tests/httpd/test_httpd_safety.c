@@ -8,7 +8,9 @@
  *     bound on the number of ranges and on overlapping ranges;
  *   - greedy clients pipelining requests without ever reading cannot make
  *     the server hold an unbounded number of open files or memory, and a
- *     fresh client is served throughout. */
+ *     fresh client is served throughout;
+ *   - the open-file cache never serves a changed or deleted file for more
+ *     than about a second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +542,44 @@ static void test_greedy_pipelining_clients(void **state)
     fresh_client(&w);
 }
 
+/* The open-file cache: a changed or deleted file is seen within about a
+ * second (entries are revalidated once a second). */
+static void test_changed_file_seen(void **state)
+{
+    struct hresp r;
+    assert_non_null(fx_write(&fx, true, "fresh.txt", "v1", 2));
+    get("GET /fresh.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+    assert_string_equal(r.body, "v1");
+    hr_free(&r);
+    assert_non_null(fx_write(&fx, true, "fresh.txt", "version 2", 9));
+    long long start = mux_now_ms(), deadline = start + 5000LL * mux_test_slowdown();
+    bool seen = false;
+    while (!seen && mux_now_ms() < deadline) {
+        get("GET /fresh.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+        assert_int_equal(r.status, 200);
+        seen = strcmp(r.body, "version 2") == 0;
+        if (!seen)
+            assert_string_equal(r.body, "v1");
+        hr_free(&r);
+        if (!seen)
+            poll(NULL, 0, 20); /* the client's pace between polls, not a sync */
+    }
+    long long took = mux_now_ms() - start;
+    print_message("new content after %lld ms\n", took);
+    assert_true(seen);
+    if (mux_test_slowdown() == 1)
+        assert_true(took <= 2500);
+    char p[512];
+    snprintf(p, sizeof p, "%s/fresh.txt", fx.root);
+    assert_int_equal(unlink(p), 0);
+    start = mux_now_ms();
+    do {
+        get("GET /fresh.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r);
+        hr_free(&r);
+    } while (r.status == 200 && mux_now_ms() < deadline + 5000LL * mux_test_slowdown());
+    assert_int_equal(r.status, 404);
+}
+
 static void test_graceful_exit(void **state)
 {
     assert_int_equal(fx_stop(&srv), 0);
@@ -554,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_multiple_ranges),
         cmocka_unit_test(test_multiple_ranges_curl),
         cmocka_unit_test(test_greedy_pipelining_clients),
+        cmocka_unit_test(test_changed_file_seen),
         cmocka_unit_test(test_graceful_exit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

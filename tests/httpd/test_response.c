@@ -22,7 +22,8 @@
 #define LASTMOD "Sun, 06 Nov 1994 08:49:37 GMT"
 #define ETAG "\"2ebc98a1-a\"" /* mtime 0x2ebc98a1, size 10 */
 
-static const struct http_file_facts file10 = {10, MTIME, "text/plain; charset=utf-8"};
+static const struct http_file_facts file10 = {
+    .size = 10, .mtime = MTIME, .content_type = "text/plain; charset=utf-8"};
 
 struct result {
     char buf[HTTP_RESPONSE_HEAD_MAX];
