@@ -151,7 +151,11 @@ static bool queue_bytes(struct mux_conn *c, struct hconn *h, const void *p, size
 /* Drops the file ranges the framework has finished sending. */
 static unsigned files_queued(struct mux_conn *c, struct hconn *h)
 {
-    uint64_t sent = h->queued - mux_conn_pending(c);
+    /* Should the framework ever report more pending than bytes (a cost per
+     * file range), count nothing as sent yet: conservative, and exact
+     * again once the queue is empty. */
+    uint64_t pending = mux_conn_pending(c);
+    uint64_t sent = pending <= h->queued ? h->queued - pending : 0;
     while (h->file_count > 0 && h->file_end[h->file_head] <= sent) {
         h->file_head = (h->file_head + 1) % FILES_RING;
         h->file_count--;
@@ -162,9 +166,16 @@ static unsigned files_queued(struct mux_conn *c, struct hconn *h)
 /* Queues a sendfile range of fd (which the framework then owns). */
 static bool queue_file(struct mux_conn *c, struct hconn *h, int fd, uint64_t off, uint64_t len)
 {
-    if (h->file_count == FILES_RING || mux_conn_sendfile(c, fd, (off_t)off, len) < 0)
+    if (mux_conn_sendfile(c, fd, (off_t)off, len) < 0)
         return false;
     h->queued += len;
+    if (h->file_count == FILES_RING) {
+        /* Only reachable with write_low_water above FILES_PAUSE * SMALL_BODY
+         * (see httpd_writable): forget the oldest; the water marks still
+         * bound the queue. */
+        h->file_head = (h->file_head + 1) % FILES_RING;
+        h->file_count--;
+    }
     h->file_end[(h->file_head + h->file_count) % FILES_RING] = h->queued;
     h->file_count++;
     return true;
