@@ -17,8 +17,9 @@
 # server's CPU time per request (user + system ticks of the server's
 # processes and threads over the run, divided by the requests): when wrk's
 # core is the bottleneck, throughput alone hides how much work each server
-# does per request. Raw runs go to docs/httpd-peers.csv and
-# the table replaces the part of docs/httpd.md between the peers markers.
+# does per request. Raw runs go to docs/httpd-peers.csv, the plot to
+# docs/httpd-peers.png (gnuplot), and the table replaces the part of
+# docs/httpd.md between the peers markers.
 # Every server is started here and stopped by its PID.
 #
 # Environment: BUILD (default build-rel, a Release build), ROUNDS (3),
@@ -242,6 +243,24 @@ table() {
         done
     done
 }
+# The plot: the same medians, one cluster per (workers, load).
+plot() {
+    local col file
+    for col in 5 7; do
+        file=$BENCH_TMP/col$col.dat
+        echo "group ${SERVERS[*]}" > "$file"
+        for w in "${WORKER_SETS[@]}"; do
+            for load in "${LOADS[@]}"; do
+                local line="${w}w-$load"
+                for s in "${SERVERS[@]}"; do line="$line $(med "$w" "$load" "$s" $col)"; done
+                echo "$line" >> "$file"
+            done
+        done
+    done
+    gnuplot -e "rps='$BENCH_TMP/col5.dat'; cpu='$BENCH_TMP/col7.dat'; out='docs/httpd-peers.png'" \
+        tools/bench/httpd_vs_peers.gp
+}
+if command -v gnuplot > /dev/null; then plot; else echo "no gnuplot: plot skipped" >&2; fi
 TABLE=$(table)
 echo "$TABLE"
 DOC=docs/httpd.md
