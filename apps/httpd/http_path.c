@@ -125,6 +125,49 @@ static int decode_byte(const char *t, size_t n, size_t *i, char *c)
     return *c == '\0' ? -403 : 0;
 }
 
+/* RFC 3986 pchar minus pct-encoded, and '/': sent as they are. */
+static bool location_safe(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL;
+}
+
+int http_path_location(const char *rel, size_t n, const char *query, size_t qlen, char *out,
+                       size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = 0;
+    if (cap < 1)
+        return -414;
+    out[len++] = '/';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)rel[i];
+        if (i == 0 && c == '/')
+            continue; /* normalised paths have none; keep the single '/' anyway */
+        if (location_safe(c)) {
+            if (len + 1 > cap)
+                return -414;
+            out[len++] = (char)c;
+        } else {
+            if (len + 3 > cap)
+                return -414;
+            out[len++] = '%';
+            out[len++] = hex[c >> 4];
+            out[len++] = hex[c & 15];
+        }
+    }
+    if (len > 1 && out[len - 1] == '/')
+        len--; /* "a/" names the directory too: one trailing slash */
+    bool slash = len > 1; /* the root is just "/", never "//" */
+    if (len + slash + qlen > cap)
+        return -414;
+    if (slash)
+        out[len++] = '/';
+    memcpy(out + len, query, qlen);
+    return (int)(len + qlen);
+}
+
 int http_path_normalize(const char *t, size_t n, char *out, size_t out_size)
 {
     struct norm nm = {out, out_size, 0, 0};

@@ -65,6 +65,16 @@ void http_root_close(struct http_root *root);
  * -414 (longer than HTTP_PATH_MAX or out_size). */
 int http_path_normalize(const char *t, size_t n, char *out, size_t out_size);
 
+/* The Location of a directory redirect, built from the normalised path
+ * rel[0..n) (never from the raw target, so "//host/.." cannot become a
+ * protocol-relative URL): "/" + rel + "/" + query[0..qlen), where query is
+ * empty or starts with '?'. Bytes of rel outside RFC 3986 pchar ('%', '\\',
+ * controls, spaces, non-ASCII, ...) are percent-encoded, so the value can
+ * neither split a header nor start with "//" or "/\\". Returns its length,
+ * or -414 when it does not fit in out[0..cap). No NUL is written. */
+int http_path_location(const char *rel, size_t n, const char *query, size_t qlen, char *out,
+                       size_t cap);
+
 /* The file that was opened: fd is O_RDONLY | O_NONBLOCK | O_CLOEXEC and
  * owned by the caller; st is its fstat; name is the last path component
  * used for the Content-Type (points into `rel` or at HTTP_INDEX_NAME). */

@@ -1,8 +1,8 @@
 /* http_range.c - Range header parsing (rules in http_range.h).
  *
- * Parsing happens in two steps: the syntax of the one byte-range-spec
- * (first-pos, last-pos, suffix) and then its meaning against the file size,
- * so malformed input never depends on the size.
+ * Parsing happens in two steps per element: the syntax of a
+ * byte-range-spec (first-pos, last-pos, suffix) and then its meaning
+ * against the file size, so malformed input never depends on the size.
  */
 #include "http_range.h"
 
@@ -63,30 +63,32 @@ static bool more_elements(struct cursor *c)
     return c->p < c->end;
 }
 
-static enum http_range_result resolve(uint64_t first, uint64_t last, uint64_t size,
-                                      struct http_range *r)
+/* The meaning of one spec: false when it is unsatisfiable. */
+static bool resolve(uint64_t first, uint64_t last, uint64_t size, struct http_range *r)
 {
     if (first == NO_POS) { /* suffix: the last `last` bytes */
         if (last == 0 || size == 0)
-            return HTTP_RANGE_UNSATISFIABLE;
+            return false;
         r->len = last < size ? last : size;
         r->start = size - r->len;
-        return HTTP_RANGE_PARTIAL;
+        return true;
     }
     if (first >= size || (last != NO_POS && last < first))
-        return HTTP_RANGE_UNSATISFIABLE;
+        return false;
     if (last == NO_POS || last >= size)
         last = size - 1;
     r->start = first;
     r->len = last - first + 1;
-    return HTTP_RANGE_PARTIAL;
+    return true;
 }
 
 enum http_range_result http_range_parse(const char *v, size_t n, uint64_t size,
-                                        struct http_range *r)
+                                        struct http_ranges *out)
 {
     struct cursor c = {v, v + n};
-    uint64_t first, last;
+    struct http_ranges got = {0};
+    unsigned specs = 0;
+    uint64_t total = 0;
 
     if (n < 6 || strncasecmp(v, "bytes", 5) != 0)
         return HTTP_RANGE_NONE;
@@ -95,11 +97,24 @@ enum http_range_result http_range_parse(const char *v, size_t n, uint64_t size,
     if (c.p == c.end || *c.p != '=')
         return HTTP_RANGE_NONE;
     c.p++;
-    if (!more_elements(&c) || !read_spec(&c, &first, &last))
+    if (!more_elements(&c))
         return HTTP_RANGE_NONE;
-    if (c.p < c.end && *c.p != ',')
-        return HTTP_RANGE_NONE;
-    if (more_elements(&c))
-        return HTTP_RANGE_NONE; /* multiple ranges: not supported, serve 200 */
-    return resolve(first, last, size, r);
+    do {
+        uint64_t first, last;
+        if (!read_spec(&c, &first, &last) || (c.p < c.end && *c.p != ','))
+            return HTTP_RANGE_NONE;
+        if (++specs > HTTP_RANGES_MAX)
+            return HTTP_RANGE_NONE; /* too many: serve the whole file */
+        struct http_range *r = &got.r[got.count];
+        if (resolve(first, last, size, r)) {
+            if (r->len > size - total)
+                return HTTP_RANGE_NONE; /* overlapping ranges: bigger than the file */
+            total += r->len;
+            got.count++;
+        }
+    } while (more_elements(&c));
+    if (got.count == 0)
+        return HTTP_RANGE_UNSATISFIABLE;
+    *out = got;
+    return HTTP_RANGE_PARTIAL;
 }

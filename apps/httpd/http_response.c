@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "http_date.h"
-#include "http_range.h"
 
 struct out {
     char *buf;
@@ -35,11 +34,17 @@ static void adds(struct out *o, const char *s)
     add(o, s, strlen(s));
 }
 
+/* Decimal digits by hand: snprintf showed up in the profile of small
+ * responses (three numbers per head). */
 static void addu(struct out *o, uint64_t v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    add(o, tmp, (size_t)n);
+    char tmp[20];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    add(o, tmp + i, sizeof tmp - i);
 }
 
 static void header(struct out *o, const char *name, const char *value, size_t n)
@@ -178,14 +183,15 @@ struct validators {
 };
 
 static bool not_modified(const struct http_request_info *req, const struct http_file_facts *f,
-                         const struct validators *val)
+                         const struct validators *val, time_t now)
 {
     if (req->if_none_match.ptr != NULL)
         return http_etag_list_match(req->if_none_match.ptr, req->if_none_match.len, val->etag,
                                     val->etag_len, false);
     time_t since;
     if (req->if_modified_since.ptr != NULL &&
-        http_date_parse(req->if_modified_since.ptr, req->if_modified_since.len, &since) == 0)
+        http_date_parse(req->if_modified_since.ptr, req->if_modified_since.len, &since) == 0 &&
+        since <= now) /* a date in the future is invalid: ignored */
         return f->mtime <= since;
     return false;
 }
@@ -209,25 +215,24 @@ static bool if_range_holds(const struct http_span *v, const struct validators *v
     return http_date_parse(v->ptr, v->len, &when) == 0 && when == mtime;
 }
 
-/* Status 200 for a file becomes 200, 206, 304 or 416; *range is set. */
+/* Status 200 for a file becomes 200, 206, 304 or 416; *ranges is set
+ * (the whole file unless 206). */
 static int decide_file_status(const struct http_response_in *in, const struct validators *val,
-                              struct http_range *range)
+                              struct http_ranges *ranges)
 {
     const struct http_request_info *req = in->req;
     const struct http_file_facts *f = in->file;
 
-    range->start = 0;
-    range->len = f->size;
+    ranges->count = 1;
+    ranges->r[0] = (struct http_range){0, f->size};
     if (req == NULL)
         return 200;
-    if (not_modified(req, f, val))
+    if (not_modified(req, f, val, in->now != 0 ? in->now : time(NULL)))
         return 304;
     if (req->range.ptr == NULL || !if_range_holds(&req->if_range, val, f->mtime))
         return 200;
-    struct http_range r;
-    switch (http_range_parse(req->range.ptr, req->range.len, f->size, &r)) {
+    switch (http_range_parse(req->range.ptr, req->range.len, f->size, ranges)) {
     case HTTP_RANGE_PARTIAL:
-        *range = r;
         return 206;
     case HTTP_RANGE_UNSATISFIABLE:
         return 416;
@@ -263,19 +268,78 @@ static void status_line(struct out *o, int status, const char *date)
     header(o, "Date", date, strlen(date));
 }
 
-static void file_headers(struct out *o, int status, const struct http_file_facts *f,
-                         const struct validators *val, const struct http_range *r)
+static const char *type_of(const struct http_file_facts *f)
 {
-    if (status != 304) {
+    return f->content_type != NULL ? f->content_type : "application/octet-stream";
+}
+
+/* "\r\n--B\r\nContent-Type: T\r\nContent-Range: bytes a-b/size\r\n\r\n" */
+static void part_head(struct out *o, const struct http_plan *plan, const struct http_range *r)
+{
+    adds(o, "\r\n--");
+    adds(o, plan->boundary);
+    adds(o, "\r\nContent-Type: ");
+    adds(o, plan->part_type);
+    adds(o, "\r\nContent-Range: bytes ");
+    addu(o, r->start);
+    add(o, "-", 1);
+    addu(o, r->start + r->len - 1);
+    add(o, "/", 1);
+    addu(o, plan->file_size);
+    adds(o, "\r\n\r\n");
+}
+
+/* Bytes of the whole multipart body: part heads, ranges and the tail. */
+static uint64_t multipart_length(const struct http_plan *plan, const struct http_ranges *rs)
+{
+    char scratch[HTTP_PART_HEAD_MAX];
+    uint64_t total = 2 + 2 + HTTP_BOUNDARY_LEN + 2 + 2; /* "\r\n--B--\r\n" */
+    for (unsigned i = 0; i < rs->count; i++) {
+        struct out o = {scratch, sizeof scratch, 0, false};
+        part_head(&o, plan, &rs->r[i]);
+        total += o.len + rs->r[i].len;
+    }
+    return total;
+}
+
+size_t http_part_head(const struct http_plan *plan, unsigned i, char *buf, size_t cap)
+{
+    struct out o = {buf, cap, 0, false};
+    if (i >= plan->parts)
+        return 0;
+    part_head(&o, plan, &plan->part[i]);
+    return o.overflow ? 0 : o.len;
+}
+
+size_t http_parts_tail(const struct http_plan *plan, char *buf, size_t cap)
+{
+    struct out o = {buf, cap, 0, false};
+    adds(&o, "\r\n--");
+    adds(&o, plan->boundary);
+    adds(&o, "--\r\n");
+    return o.overflow ? 0 : o.len;
+}
+
+static void file_headers(struct out *o, int status, const struct http_file_facts *f,
+                         const struct validators *val, const struct http_range *r,
+                         const struct http_plan *multi, uint64_t multi_len)
+{
+    if (multi != NULL) {
+        adds(o, "Content-Type: multipart/byteranges; boundary=");
+        adds(o, multi->boundary);
+        adds(o, "\r\nContent-Length: ");
+        addu(o, multi_len);
+        add(o, "\r\n", 2);
+    } else if (status != 304) {
         adds(o, "Content-Type: ");
-        adds(o, f->content_type != NULL ? f->content_type : "application/octet-stream");
+        adds(o, type_of(f));
         adds(o, "\r\nContent-Length: ");
         addu(o, r->len);
         add(o, "\r\n", 2);
     }
     header(o, "Last-Modified", val->last_modified, HTTP_DATE_LEN);
     header(o, "ETag", val->etag, val->etag_len);
-    if (status == 206) {
+    if (status == 206 && multi == NULL) {
         adds(o, "Content-Range: bytes ");
         addu(o, r->start);
         add(o, "-", 1);
@@ -310,16 +374,39 @@ int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
 {
     struct out o = {buf, cap, 0, false};
     struct validators val;
-    struct http_range range = {0, 0};
+    struct http_ranges ranges = {.count = 1};
     int status = in->status;
     const char *date = in->date != NULL ? in->date : http_date_now();
 
+    ranges.r[0] = (struct http_range){0, 0};
     if (status == 200 && in->file != NULL) {
-        val.etag_len = http_etag(in->file->size, in->file->mtime, val.etag);
-        http_date_format(in->file->mtime, val.last_modified);
-        status = decide_file_status(in, &val, &range);
+        const struct http_file_facts *f = in->file;
+        if (f->etag != NULL && f->etag_len < HTTP_ETAG_MAX) {
+            memcpy(val.etag, f->etag, f->etag_len);
+            val.etag_len = f->etag_len;
+        } else {
+            val.etag_len = http_etag(f->size, f->mtime, val.etag);
+        }
+        if (f->last_modified != NULL)
+            memcpy(val.last_modified, f->last_modified, HTTP_DATE_LEN + 1);
+        else
+            http_date_format(f->mtime, val.last_modified);
+        status = decide_file_status(in, &val, &ranges);
     } else if (is_file_status(status)) {
         status = 500; /* a file status without a file: a caller bug */
+    }
+    const struct http_range range = ranges.r[0];
+    const struct http_plan *multi = NULL;
+    uint64_t multi_len = 0;
+    plan->parts = 0;
+    if (status == 206 && ranges.count > 1) {
+        snprintf(plan->boundary, sizeof plan->boundary, "%020" PRIu64, in->boundary);
+        plan->file_size = in->file->size;
+        plan->part_type = type_of(in->file);
+        plan->parts = ranges.count;
+        memcpy(plan->part, ranges.r, ranges.count * sizeof ranges.r[0]);
+        multi = plan;
+        multi_len = multipart_length(plan, &ranges);
     }
 
     char page[320];
@@ -328,7 +415,7 @@ int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
 
     status_line(&o, status, date);
     if (is_file_status(status))
-        file_headers(&o, status, in->file, &val, &range);
+        file_headers(&o, status, in->file, &val, &range, multi, multi_len);
     else
         page_headers(&o, in, status, page_len);
     adds(&o, keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
@@ -340,8 +427,12 @@ int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
     plan->status = status;
     plan->head_len = o.len;
     plan->file_offset = range.start;
-    plan->file_len =
-        (status == 200 || status == 206) && in->method != HTTP_METHOD_HEAD ? range.len : 0;
+    plan->file_len = (status == 200 || status == 206) && in->method != HTTP_METHOD_HEAD &&
+                             multi == NULL
+                         ? range.len
+                         : 0;
     plan->keep_alive = keep_alive;
+    if (in->method == HTTP_METHOD_HEAD)
+        plan->parts = 0; /* the length was announced; no body */
     return 0;
 }

@@ -10,13 +10,20 @@
  * Order of evaluation for a file (RFC 7232 section 6, as nginx):
  *   1. If-None-Match present: any tag equal under weak comparison, or "*",
  *      gives 304; If-Modified-Since is then not looked at.
- *   2. Else If-Modified-Since, when it is a valid HTTP-date and the file's
- *      mtime is not after it, gives 304. (nginx's default is an exact match;
- *      mux follows the RFC's "not modified since".)
+ *   2. Else If-Modified-Since, when it is a valid HTTP-date not later than
+ *      the server's current time and the file's mtime is not after it,
+ *      gives 304. (nginx's default is an exact match; mux follows the RFC's
+ *      "not modified since".) A date in the future is invalid and ignored
+ *      (RFC 9110 13.1.3): the file is served.
  *   3. Range, unless If-Range is present and does not match (a strong
  *      comparison with the ETag, or exact equality with Last-Modified):
- *      206 with Content-Range, 416 with "Content-Range: bytes * /size", or
- *      the whole file (see http_range.h).
+ *      206 with Content-Range for one range, 206 multipart/byteranges for
+ *      several, 416 with "Content-Range: bytes * /size", or the whole file
+ *      (see http_range.h).
+ * A multipart body is, per range, the part head (http_part_head(): CRLF,
+ * "--" boundary, Content-Type, Content-Range, empty line) and its bytes,
+ * then the closing delimiter (http_parts_tail()); the head's
+ * Content-Length counts all of it.
  * The ETag is strong: "<mtime hex>-<size hex>", as nginx makes it.
  */
 #ifndef MUX_HTTPD_HTTP_RESPONSE_H
@@ -28,16 +35,25 @@
 #include <time.h>
 
 #include "http_parse.h"
+#include "http_range.h"
 
 /* Big enough for every head plus its error page, except that a 301 also
  * needs room for its Location value. */
 #define HTTP_RESPONSE_HEAD_MAX 1024
 #define HTTP_ETAG_MAX 40 /* "\"" 16 hex "-" 16 hex "\"" + NUL */
+#define HTTP_BOUNDARY_LEN 20 /* multipart boundary: 20 decimal digits */
+#define HTTP_PART_HEAD_MAX 256 /* one part head of a multipart body */
 
 struct http_file_facts {
     uint64_t size;
     time_t mtime;
     const char *content_type; /* e.g. from mime_type_for() */
+    /* Optional, already formatted from size and mtime (a cache keeps them):
+     * http_etag() output and the Last-Modified HTTP-date. NULL: formatted
+     * here. */
+    const char *etag;
+    size_t etag_len;
+    const char *last_modified;
 };
 
 struct http_response_in {
@@ -52,6 +68,10 @@ struct http_response_in {
     struct http_span location;           /* 301 only: the Location value */
     const char *date;                    /* the Date value (HTTP_DATE_LEN bytes); NULL:
                                             http_date_now() */
+    time_t now;                          /* the current time; 0: time(NULL) */
+    uint64_t boundary;                   /* multipart boundary (any value, best
+                                            unpredictable: it must not occur in
+                                            the file) */
 };
 
 struct http_plan {
@@ -61,6 +81,13 @@ struct http_plan {
     uint64_t file_offset; /* then file_len bytes of the file from here */
     uint64_t file_len;    /* 0: no file data */
     bool keep_alive;      /* false: close the connection after sending */
+    /* Multipart (206 with several ranges, GET only): `parts` > 0 and the
+     * body is built from these instead of file_offset/file_len. */
+    unsigned parts;
+    struct http_range part[HTTP_RANGES_MAX];
+    uint64_t file_size;
+    const char *part_type; /* the file's Content-Type, for every part */
+    char boundary[HTTP_BOUNDARY_LEN + 1];
 };
 
 /* Writes the response head (and an error page) into buf[0..cap) and fills
@@ -68,6 +95,14 @@ struct http_plan {
  * written). cap = HTTP_RESPONSE_HEAD_MAX + location.len always suffices. */
 int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
                        struct http_plan *plan);
+
+/* Writes the head of part i (< plan->parts) into buf (HTTP_PART_HEAD_MAX
+ * bytes suffice); returns its length, or 0 when it does not fit in cap. */
+size_t http_part_head(const struct http_plan *plan, unsigned i, char *buf, size_t cap);
+
+/* Writes the closing delimiter of a multipart body; returns its length
+ * (HTTP_BOUNDARY_LEN + 8), or 0 when cap is too small. */
+size_t http_parts_tail(const struct http_plan *plan, char *buf, size_t cap);
 
 /* Reason phrase of a status ("Not Found"); "Unknown" for others. */
 const char *http_reason(int status);

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include <mux/mux.h>
 
 #include "http_path.h"
@@ -30,6 +32,9 @@ struct httpd_opts {
 struct httpd_app {
     struct httpd_opts opts;
     struct http_root root;
+    /* Each worker thread's open-file cache (struct http_cache), created on
+     * its first request and freed by the key's destructor when it exits. */
+    pthread_key_t cache_key;
 };
 
 /* The handler table (httpd_conn.c). */

@@ -16,20 +16,33 @@
  *   idle    after a complete request: keepalive_timeout_ms, restarted by
  *           any read or write progress (a slow download keeps it alive). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "http_cache.h"
 #include "http_date.h"
 #include "http_parse.h"
 #include "http_path.h"
 #include "http_response.h"
 #include "httpd.h"
 #include "httpd_log.h"
-#include "mime.h"
 
 enum tmode { TM_HEAD, TM_IDLE };
+
+/* Bodies up to this many bytes are copied into the output queue (pread)
+ * instead of queued as a sendfile range: no descriptor stays open for them,
+ * and their bytes count fully against the write water marks. */
+#define SMALL_BODY (16u << 10)
+
+/* Parsing stops while this many file ranges (each holding a descriptor) are
+ * queued, and resumes from on_writable. One request adds at most
+ * HTTP_RANGES_MAX, so a connection holds at most FILES_PAUSE - 1 +
+ * HTTP_RANGES_MAX descriptors besides its socket. */
+#define FILES_PAUSE 8
+#define FILES_RING 32 /* >= FILES_PAUSE - 1 + HTTP_RANGES_MAX */
 
 /* Owned by the connection: allocated in on_accept, freed in on_close. */
 struct hconn {
@@ -37,6 +50,15 @@ struct hconn {
     int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
+    bool paused;          /* parsing stopped: too many file ranges queued */
+    bool grace;           /* resumed with them still queued: one more request */
+    /* Queued file ranges, as the positions in the stream of every byte
+     * this connection queued (queued) where each one ends: a range is
+     * still queued while its end is past what was sent, which is queued
+     * minus mux_conn_pending(). */
+    uint64_t queued;
+    uint64_t file_end[FILES_RING];
+    unsigned file_head, file_count;
 };
 
 /* One request and what it is answered with. */
@@ -44,7 +66,7 @@ struct exchange {
     const struct http_request *req;       /* NULL when the head did not parse */
     const struct http_request_info *info; /* NULL when not checked */
     int status;
-    struct http_file *file;               /* status 200: fd handed over here */
+    const struct http_cached *file;       /* status 200: from the worker's cache */
     struct http_span location;            /* 301 */
 };
 
@@ -116,12 +138,109 @@ static void log_exchange(struct mux_conn *c, const struct exchange *x, int statu
     httpd_log_write(&e);
 }
 
-/* Queues the response (taking x->file's fd), logs it, and closes the
+/* ---- output accounting -------------------------------------------- */
+
+static bool queue_bytes(struct mux_conn *c, struct hconn *h, const void *p, size_t n)
+{
+    if (mux_conn_send(c, p, n) < 0)
+        return false;
+    h->queued += n;
+    return true;
+}
+
+/* Drops the file ranges the framework has finished sending. */
+static unsigned files_queued(struct mux_conn *c, struct hconn *h)
+{
+    /* Should the framework ever report more pending than bytes (a cost per
+     * file range), count nothing as sent yet: conservative, and exact
+     * again once the queue is empty. */
+    uint64_t pending = mux_conn_pending(c);
+    uint64_t sent = pending <= h->queued ? h->queued - pending : 0;
+    while (h->file_count > 0 && h->file_end[h->file_head] <= sent) {
+        h->file_head = (h->file_head + 1) % FILES_RING;
+        h->file_count--;
+    }
+    return h->file_count;
+}
+
+/* Queues a sendfile range of fd (which the framework then owns). */
+static bool queue_file(struct mux_conn *c, struct hconn *h, int fd, uint64_t off, uint64_t len)
+{
+    if (mux_conn_sendfile(c, fd, (off_t)off, len) < 0)
+        return false;
+    h->queued += len;
+    if (h->file_count == FILES_RING) {
+        /* Only reachable with write_low_water above FILES_PAUSE * SMALL_BODY
+         * (see httpd_writable): forget the oldest; the water marks still
+         * bound the queue. */
+        h->file_head = (h->file_head + 1) % FILES_RING;
+        h->file_count--;
+    }
+    h->file_end[(h->file_head + h->file_count) % FILES_RING] = h->queued;
+    h->file_count++;
+    return true;
+}
+
+/* Queues len bytes of the file at off: from the cached content, copied
+ * with pread when small, else as a sendfile range of a duplicate of the
+ * cache's descriptor. */
+static bool queue_range(struct mux_conn *c, struct hconn *h, const struct http_cached *f,
+                        uint64_t off, uint64_t len)
+{
+    if (f->data != NULL)
+        return queue_bytes(c, h, f->data + off, len);
+    if (len <= SMALL_BODY) {
+        char buf[SMALL_BODY];
+        ssize_t n = pread(f->fd, buf, len, (off_t)off);
+        return n == (ssize_t)len && queue_bytes(c, h, buf, len);
+    }
+    int dup_fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return false;
+    if (queue_file(c, h, dup_fd, off, len))
+        return true;
+    close(dup_fd);
+    return false;
+}
+
+/* The body the plan calls for: one range, or a multipart/byteranges body
+ * (every part head and range, then the tail). */
+static bool queue_body(struct mux_conn *c, struct hconn *h, const struct http_cached *f,
+                       const struct http_plan *plan)
+{
+    if (plan->parts == 0)
+        return plan->file_len == 0 || queue_range(c, h, f, plan->file_offset, plan->file_len);
+    char part[HTTP_PART_HEAD_MAX];
+    for (unsigned i = 0; i < plan->parts; i++) {
+        size_t n = http_part_head(plan, i, part, sizeof part);
+        if (n == 0 || !queue_bytes(c, h, part, n) ||
+            !queue_range(c, h, f, plan->part[i].start, plan->part[i].len))
+            return false;
+    }
+    size_t n = http_parts_tail(plan, part, sizeof part);
+    return n > 0 && queue_bytes(c, h, part, n);
+}
+
+/* A multipart boundary: unpredictable enough that a file cannot be made to
+ * contain it, cheap, and per worker thread (no lock). */
+static uint64_t next_boundary(void)
+{
+    static _Thread_local uint64_t state;
+    if (state == 0)
+        state = ((uint64_t)now_ms() << 20) ^ (uint64_t)(uintptr_t)&state ^ (uint64_t)getpid();
+    state += 0x9e3779b97f4a7c15u; /* splitmix64 */
+    uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* Queues the response, logs it, and closes the
  * connection after the flush when the response says so. Returns false when
  * the connection is closing. */
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
-    struct http_file_facts facts;
+    struct hconn *h = mux_conn_data(c);
     struct http_response_in in = {
         .status = x->status,
         .method = x->req != NULL ? x->req->method_id : HTTP_METHOD_GET,
@@ -131,34 +250,25 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
         .date = http_date_now(),
     };
     if (x->file != NULL) {
-        facts = (struct http_file_facts){(uint64_t)x->file->st.st_size, x->file->st.st_mtime,
-                                         mime_type_for(x->file->name)};
-        in.file = &facts;
+        in.file = &x->file->facts;
+        in.boundary = next_boundary();
     }
     char buf[HEAD_BUF];
     struct http_plan plan;
-    int fd = x->file != NULL ? x->file->fd : -1;
     if (http_plan_response(&in, buf, sizeof buf, &plan) < 0) {
-        if (fd >= 0)
-            close(fd);
         mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
         return false;
     }
-    uint64_t bytes = plan.head_len;
-    mux_conn_send(c, buf, plan.head_len);
-    if (fd >= 0) {
-        if (plan.file_len == 0) {
-            close(fd);
-        } else if (mux_conn_sendfile(c, fd, (off_t)plan.file_offset, plan.file_len) == 0) {
-            bytes += plan.file_len; /* the framework owns fd now */
-        } else {
-            close(fd);
-            mux_conn_abort(c); /* the head promised a body that cannot follow */
-            return false;
-        }
+    uint64_t before = h->queued;
+    bool ok = queue_bytes(c, h, buf, plan.head_len);
+    if (ok && x->file != NULL)
+        ok = queue_body(c, h, x->file, &plan);
+    if (!ok) {
+        mux_conn_abort(c); /* the head promised a body that cannot follow */
+        return false;
     }
     if (opts_of(c)->access_log)
-        log_exchange(c, x, plan.status, bytes);
+        log_exchange(c, x, plan.status, h->queued - before);
     if (!plan.keep_alive) {
         mux_conn_close(c);
         return false;
@@ -166,27 +276,20 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
     return true;
 }
 
-/* The path part of the target ("/dir" of "/dir?q" or "http://h/dir?q"). */
-static struct http_span target_path(const struct http_request *req, const char **query)
+/* Where the query or fragment of the target starts (its end if none). */
+static const char *target_query(const struct http_request *req)
 {
-    const char *t = req->target, *end = t + req->target_len;
-    if (t < end && *t != '/') { /* absolute-form: skip "scheme://authority" */
-        const char *p = memchr(t, ':', (size_t)(end - t));
-        p = p != NULL && end - p > 3 ? memchr(p + 3, '/', (size_t)(end - p - 3)) : NULL;
-        t = p != NULL ? p : end;
-    }
-    const char *q = t;
+    const char *q = req->target, *end = q + req->target_len;
     while (q < end && *q != '?' && *q != '#')
         q++;
-    *query = q;
-    return (struct http_span){t, (size_t)(q - t)};
+    return q;
 }
 
-/* 301 to the directory with a trailing slash, the query kept. */
-static bool redirect_dir(struct mux_conn *c, struct exchange *x)
+/* 301 to the directory with a trailing slash, the query kept. The path
+ * comes from the normalised rel, never from the raw target (open redirect). */
+static bool redirect_dir(struct mux_conn *c, struct exchange *x, const char *rel)
 {
-    const char *query;
-    struct http_span path = target_path(x->req, &query);
+    const char *query = target_query(x->req);
     const char *end = x->req->target + x->req->target_len;
     size_t qlen = query < end && *query == '?' ? (size_t)(end - query) : 0;
     if (qlen > 0) { /* drop a fragment after the query */
@@ -195,15 +298,13 @@ static bool redirect_dir(struct mux_conn *c, struct exchange *x)
             qlen = (size_t)(hash - query);
     }
     char loc[HTTP_MAX_REQUEST_LINE + 2];
-    if (path.len + 1 + qlen > sizeof loc) {
-        x->status = 414;
+    int n = http_path_location(rel, strlen(rel), query, qlen, loc, sizeof loc);
+    if (n < 0) {
+        x->status = -n;
         return respond(c, x);
     }
-    memcpy(loc, path.ptr, path.len);
-    loc[path.len] = '/';
-    memcpy(loc + path.len + 1, query, qlen);
     x->status = 301;
-    x->location = (struct http_span){loc, path.len + 1 + qlen};
+    x->location = (struct http_span){loc, (size_t)n};
     return respond(c, x);
 }
 
@@ -220,16 +321,26 @@ static bool serve(struct mux_conn *c, struct exchange *x)
         x->status = -rc;
         return respond(c, x);
     }
-    struct http_file file;
-    rc = http_path_open(&((const struct httpd_app *)mux_conn_app(c))->root, rel, &file);
+    const struct httpd_app *app = mux_conn_app(c);
+    struct http_cache *cache = pthread_getspecific(app->cache_key);
+    if (cache == NULL) { /* this worker's first request */
+        cache = http_cache_new();
+        if (cache == NULL || pthread_setspecific(app->cache_key, cache) != 0) {
+            http_cache_free(cache);
+            x->status = 500;
+            return respond(c, x);
+        }
+    }
+    const struct http_cached *file;
+    rc = http_cache_get(cache, &app->root, rel, now_ms() / 1000, &file);
     if (rc == -301)
-        return redirect_dir(c, x);
+        return redirect_dir(c, x, rel);
     if (rc < 0) {
         x->status = -rc;
         return respond(c, x);
     }
     x->status = 200;
-    x->file = &file;
+    x->file = file;
     return respond(c, x);
 }
 
@@ -281,6 +392,14 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         h->skip -= n;
         return n;
     }
+    if (files_queued(c, h) >= FILES_PAUSE && !h->grace) {
+        /* A client that pipelines and does not read: answer no more until
+         * the queued files drain (on_writable), so it cannot pin fds. */
+        h->paused = true;
+        mux_conn_pause_read(c);
+        mux_conn_want_writable(c, true);
+        return 0;
+    }
     struct http_header hdrs[HTTP_MAX_HEADERS];
     struct http_request req = {.headers = hdrs, .max_headers = HTTP_MAX_HEADERS};
     size_t hint = h->last_len <= len ? h->last_len : 0;
@@ -291,12 +410,30 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         return 0;
     }
     h->last_len = 0;
+    h->grace = false;
     if (rc < 0) {
         struct exchange x = {.status = http_parse_status(rc)};
         respond(c, &x); /* 400, 414, 431, 505: closes */
         return len;
     }
     return handle_request(c, h, &req, (size_t)rc, len);
+}
+
+/* The output drained to write_low_water. Each queued file range is more
+ * than SMALL_BODY bytes, so with the default water marks fewer than
+ * FILES_PAUSE remain by now. With a low-water mark above FILES_PAUSE *
+ * SMALL_BODY some may remain: one more request is then answered before the
+ * next check, so the connection never stalls and the water marks still
+ * bound what it holds. */
+static void httpd_writable(struct mux_conn *c)
+{
+    struct hconn *h = mux_conn_data(c);
+    if (!h->paused)
+        return;
+    h->grace = files_queued(c, h) >= FILES_PAUSE;
+    h->paused = false;
+    mux_conn_want_writable(c, false);
+    mux_conn_resume_read(c);
 }
 
 static void httpd_close(struct mux_conn *c, int err)
@@ -309,5 +446,6 @@ const struct mux_handler httpd_handler = {
     .name = "httpd",
     .on_accept = httpd_accept,
     .on_read = httpd_read,
+    .on_writable = httpd_writable,
     .on_close = httpd_close,
 };

@@ -14,6 +14,7 @@
 
 #include <mux/mux.h>
 
+#include "http_cache.h"
 #include "http_path.h"
 #include "httpd.h"
 
@@ -61,6 +62,12 @@ static int setup_fail(struct mux_error *err, int rc, const char *root)
     return rc;
 }
 
+/* A worker thread ends: its file cache goes with it. */
+static void cache_destroy(void *cache)
+{
+    http_cache_free(cache);
+}
+
 static int httpd_setup(void *o, void **app_out, struct mux_error *err)
 {
     const struct httpd_opts *in = o;
@@ -80,6 +87,12 @@ static int httpd_setup(void *o, void **app_out, struct mux_error *err)
         free(app);
         return setup_fail(err, rc, in->root);
     }
+    rc = -pthread_key_create(&app->cache_key, cache_destroy);
+    if (rc < 0) {
+        http_root_close(&app->root);
+        free(app);
+        return setup_fail(err, rc, in->root);
+    }
     *app_out = app; /* read-only from here on: every worker reads it */
     return 0;
 }
@@ -89,6 +102,10 @@ static void httpd_teardown(void *p)
     struct httpd_app *app = p;
     if (app == NULL)
         return;
+    /* Worker threads freed theirs on exit; this thread has none unless it
+     * served requests itself. */
+    http_cache_free(pthread_getspecific(app->cache_key));
+    pthread_key_delete(app->cache_key);
     http_root_close(&app->root);
     free(app);
 }

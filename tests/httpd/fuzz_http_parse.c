@@ -133,12 +133,20 @@ static void fuzz_range(const char *v, size_t n)
 {
     static const uint64_t sizes[] = {0, 1, 10, 4096, UINT64_MAX / 2};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        struct http_range r;
+        struct http_ranges r;
         enum http_range_result res = http_range_parse(v, n, sizes[i], &r);
         CHECK(res == HTTP_RANGE_NONE || res == HTTP_RANGE_PARTIAL ||
               res == HTTP_RANGE_UNSATISFIABLE);
-        if (res == HTTP_RANGE_PARTIAL)
-            CHECK(r.len > 0 && r.start < sizes[i] && r.len <= sizes[i] - r.start);
+        if (res != HTTP_RANGE_PARTIAL)
+            continue;
+        CHECK(r.count >= 1 && r.count <= HTTP_RANGES_MAX);
+        uint64_t total = 0;
+        for (unsigned k = 0; k < r.count; k++) {
+            CHECK(r.r[k].len > 0 && r.r[k].start < sizes[i] &&
+                  r.r[k].len <= sizes[i] - r.r[k].start);
+            total += r.r[k].len;
+            CHECK(total <= sizes[i]);
+        }
     }
 }
 
@@ -177,7 +185,8 @@ static void check_response_head(const char *buf, const struct http_plan *p, uint
 static void fuzz_response(const struct http_request_info *info, int status, uint64_t size)
 {
     static const char date[] = "Tue, 14 Nov 2023 22:13:20 GMT";
-    struct http_file_facts file = {size, (time_t)(size * 7919 % 2000000000), "text/plain"};
+    struct http_file_facts file = {
+        .size = size, .mtime = (time_t)(size * 7919 % 2000000000), .content_type = "text/plain"};
     struct http_response_in in = {.status = status,
                                   .method = info->method,
                                   .keep_alive = info->keep_alive,

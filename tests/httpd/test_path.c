@@ -422,6 +422,38 @@ static void test_open_unnormalised(void **state)
     }
 }
 
+/* Locations are built from the normalised path: one leading '/', the
+ * unsafe bytes percent-encoded, one trailing '/', then the query. */
+static void test_location(void **state)
+{
+    static const struct {
+        const char *rel, *query, *want;
+    } cases[] = {
+        {"sub", "", "/sub/"},
+        {"sub/", "", "/sub/"},
+        {"a/b", "?x=//y", "/a/b/?x=//y"},
+        {"/evil", "", "/evil/"},
+        {"\\evil", "", "/%5Cevil/"},
+        {"a b\r\nX: y", "", "/a%20b%0D%0AX:%20y/"},
+        {"%2F?#", "", "/%252F%3F%23/"},
+        {"\xc3\xa9t\xc3\xa9", "", "/%C3%A9t%C3%A9/"},
+        {"", "", "/"},
+        {"-._~!$&'()*+,;=:@", "", "/-._~!$&'()*+,;=:@/"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = http_path_location(cases[i].rel, strlen(cases[i].rel), cases[i].query,
+                                   strlen(cases[i].query), out, sizeof out);
+        assert_int_equal(n, (int)strlen(cases[i].want));
+        assert_memory_equal(out, cases[i].want, (size_t)n);
+    }
+    /* Exactly fitting, and one byte short. */
+    assert_int_equal(http_path_location("ab", 2, "?q", 2, out, 6), 6);
+    assert_int_equal(http_path_location("ab", 2, "?q", 2, out, 5), -414);
+    assert_int_equal(http_path_location(" ", 1, "", 0, out, 4), -414);
+    assert_int_equal(http_path_location(" ", 1, "", 0, out, 5), 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_open_names),        cmocka_unit_test(test_no_symlinks_flag),
         cmocka_unit_test(test_dir_redirect_flag), cmocka_unit_test(test_long_paths),
         cmocka_unit_test(test_root_open_errors),  cmocka_unit_test(test_open_unnormalised),
+        cmocka_unit_test(test_location),
     };
     return cmocka_run_group_tests(tests, make_tree, remove_tree);
 }

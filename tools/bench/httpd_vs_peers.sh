@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# httpd_vs_peers.sh - mux-httpd against nginx, h2o and lighttpd (Debian
+# packages nginx-light, h2o, lighttpd; wrk as the load generator).
+#
+#   tools/bench/httpd_vs_peers.sh [WORKERS...]        (default: 1 2)
+#
+# Every server serves the same temporary root with the same worker count,
+# access logs off, keep-alive without a request limit, on its own port,
+# pinned to core 0; wrk runs on core 1 (-t1 -c$CONNS). Loads:
+#   4k        GET of a 4 KiB file, keep-alive
+#   1m        GET of a 1 MiB file, keep-alive
+#   pipe16    16 pipelined GETs of a 13-byte file per write (wrk_pipeline.lua)
+# Rounds are interleaved (every server for a load, then the next load, then
+# the next round), so drift on the machine hits all servers alike; the
+# table holds the median of $ROUNDS rounds of $DURATION each: requests/s,
+# the p99 latency wrk reports (wrk shows none for pipelined runs), and the
+# server's CPU time per request (user + system ticks of the server's
+# processes and threads over the run, divided by the requests): when wrk's
+# core is the bottleneck, throughput alone hides how much work each server
+# does per request. Raw runs go to docs/httpd-peers.csv, the plot to
+# docs/httpd-peers.png (gnuplot), and the table replaces the part of
+# docs/httpd.md between the peers markers.
+# Every server is started here and stopped by its PID.
+#
+# Environment: BUILD (default build-rel, a Release build), ROUNDS (3),
+# DURATION (5s), CONNS (50), INSTALL=1 to apt-get the peers and wrk,
+# TABLE_ONLY=1 to rebuild the table from an existing docs/httpd-peers.csv.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-50}
+WORKER_SETS=("$@")
+[ ${#WORKER_SETS[@]} -eq 0 ] && WORKER_SETS=(1 2)
+. tools/bench/lib.sh
+
+if [ "${INSTALL:-0}" = 1 ]; then
+    apt-get install -y nginx-light h2o lighttpd wrk
+fi
+for tool in nginx h2o lighttpd wrk curl; do
+    command -v "$tool" > /dev/null || PATH=$PATH:/usr/sbin
+    command -v "$tool" > /dev/null || { echo "missing $tool (INSTALL=1 installs it)" >&2; exit 2; }
+done
+[ -x "$B/apps/mux-httpd" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }
+
+ROOT=$BENCH_TMP/root
+mkdir -p "$ROOT"
+chmod 755 "$BENCH_TMP" "$ROOT" # nginx workers run as www-data
+head -c 4096 /dev/urandom > "$ROOT/4k.bin"
+head -c 1048576 /dev/urandom > "$ROOT/1m.bin"
+printf 'Hello, World!' > "$ROOT/13.txt"
+chmod 644 "$ROOT"/*
+declare -A PATHS=([4k]=/4k.bin [1m]=/1m.bin [pipe16]=/13.txt)
+LOADS=(4k 1m pipe16)
+SERVERS=(mux-httpd nginx h2o lighttpd)
+declare -A PORT PID
+PEER_PIDS=()
+
+# Peers do not print a ready line: poll the port (bounded) with curl.
+wait_http() { # server port dir
+    for _ in $(seq 100); do
+        curl -sf -o /dev/null "http://127.0.0.1:$2/13.txt" && return 0
+        sleep 0.1
+    done
+    echo "$1: no HTTP on port $2" >&2
+    cat "$3"/"$1".* >&2 2>/dev/null || true
+    return 1
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+conf_nginx() { # workers port dir
+    cat > "$3/nginx.conf" <<CONF
+daemon off;
+worker_processes $1;
+pid $3/nginx.pid;
+error_log $3/nginx.err warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000000;
+    keepalive_timeout 75s;
+    open_file_cache max=1000 inactive=20s;
+    types { application/octet-stream bin; text/plain txt; }
+    client_body_temp_path $3/nginx-body;
+    proxy_temp_path $3/nginx-proxy;
+    fastcgi_temp_path $3/nginx-fastcgi;
+    uwsgi_temp_path $3/nginx-uwsgi;
+    scgi_temp_path $3/nginx-scgi;
+    server { listen 127.0.0.1:$2; root $ROOT; }
+}
+CONF
+}
+
+conf_h2o() {
+    cat > "$3/h2o.conf" <<CONF
+listen:
+  host: 127.0.0.1
+  port: $2
+num-threads: $1
+error-log: $3/h2o.err
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $ROOT
+CONF
+}
+
+conf_lighttpd() {
+    cat > "$3/lighttpd.conf" <<CONF
+server.document-root = "$ROOT"
+server.bind = "127.0.0.1"
+server.port = $2
+server.errorlog = "$3/lighttpd.err"
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 75
+server.max-fds = 8192
+mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
+CONF
+    [ "$1" -gt 1 ] && echo "server.max-worker = $1" >> "$3/lighttpd.conf"
+    return 0
+}
+
+start_all() { # workers
+    local w=$1 dir=$BENCH_TMP/w$1
+    mkdir -p "$dir"
+    start_server 0 "$B/apps/mux-httpd" -r "$ROOT" -l 127.0.0.1:0 -w "$w" --log-level warn
+    PORT[mux-httpd]=$SRV_PORT
+    PID[mux-httpd]=$SRV_PID
+    for s in nginx h2o lighttpd; do
+        PORT[$s]=$(free_port)
+        "conf_$s" "$w" "${PORT[$s]}" "$dir"
+    done
+    taskset -c 0 nginx -c "$dir/nginx.conf" -p "$dir" 2> "$dir/nginx.out" &
+    PID[nginx]=$!
+    taskset -c 0 h2o -c "$dir/h2o.conf" > "$dir/h2o.out" 2>&1 &
+    PID[h2o]=$!
+    taskset -c 0 lighttpd -D -f "$dir/lighttpd.conf" > "$dir/lighttpd.out" 2>&1 &
+    PID[lighttpd]=$!
+    PEER_PIDS=("${PID[nginx]}" "${PID[h2o]}" "${PID[lighttpd]}")
+    for s in "${SERVERS[@]}"; do wait_http "$s" "${PORT[$s]}" "$dir"; done
+}
+
+stop_peers() {
+    for p in "${PEER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${PEER_PIDS[@]}"; do
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    PEER_PIDS=()
+}
+trap 'stop_peers; bench_cleanup' EXIT
+
+# "12.34k" / "5.6ms" / "800us" from wrk -> plain numbers (req/s, microseconds).
+to_num() { awk -v v="$1" 'BEGIN { m = 1; if (v ~ /k$/) m = 1e3; if (v ~ /M$/) m = 1e6;
+    if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1e3; else if (v ~ /[0-9]s$/) m = 1e6;
+    sub(/[a-zA-Z]+$/, "", v); printf "%.0f", v * m }'; }
+
+# utime + stime (clock ticks) of a server: its process and its children
+# (nginx and lighttpd workers are child processes; threads are included).
+tree_ticks() {
+    local t=0 p
+    for p in "$1" $(pgrep -P "$1" || true); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2> /dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+run_wrk() { # server load -> "rps p99_us cpu_us_per_request"
+    local url="http://127.0.0.1:${PORT[$1]}${PATHS[$2]}" out t0 t1 total
+    local args=(-t1 -c"$CONNS" -d"$DURATION" --latency)
+    t0=$(tree_ticks "${PID[$1]}")
+    if [ "$2" = pipe16 ]; then
+        out=$(taskset -c 1 wrk "${args[@]}" -s tools/bench/wrk_pipeline.lua "$url" -- 16)
+    else
+        out=$(taskset -c 1 wrk "${args[@]}" "$url")
+    fi
+    t1=$(tree_ticks "${PID[$1]}")
+    local rps p99 errs cpu
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
+    total=$(awk '/requests in/ {print $1}' <<< "$out")
+    cpu=$(awk -v t=$((t1 - t0)) -v n="$total" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.2f", (n > 0 ? t * 1e6 / hz / n : 0) }')
+    p99=$(awk '$1 == "99%" {print $2}' <<< "$out")
+    errs=$(awk '/Non-2xx|Socket errors/' <<< "$out")
+    [ -n "$errs" ] && echo "  $1 $2: $errs" >&2
+    echo "$(to_num "$rps") $(to_num "$p99") $cpu"
+}
+
+CSV=docs/httpd-peers.csv
+[ "${TABLE_ONLY:-0}" = 1 ] || echo "workers,load,server,round,requests_per_sec,p99_us,cpu_us_per_request" > "$CSV"
+for w in "${WORKER_SETS[@]}"; do
+    [ "${TABLE_ONLY:-0}" = 1 ] && break
+    start_all "$w"
+    for r in $(seq "$ROUNDS"); do
+        for load in "${LOADS[@]}"; do
+            for s in "${SERVERS[@]}"; do
+                read -r rps p99 cpu < <(run_wrk "$s" "$load")
+                echo "w=$w round $r $load $s: $rps req/s, p99 $p99 us, $cpu us CPU/request" >&2
+                echo "$w,$load,$s,$r,$rps,$p99,$cpu" >> "$CSV"
+            done
+        done
+    done
+    stop_server
+    stop_peers
+done
+
+# The table: medians per workers/load/server, and mux-httpd over the best
+# peer (throughput, and CPU per request: how many times less it spends).
+med() { # workers load server column
+    awk -F, -v w="$1" -v l="$2" -v s="$3" -v c="$4" '$1==w && $2==l && $3==s {print $c}' "$CSV" | median
+}
+table() {
+    echo "| workers | load | mux-httpd | nginx | h2o | lighttpd | mux / best peer, req/s | best peer / mux, CPU per request |"
+    echo "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for w in "${WORKER_SETS[@]}"; do
+        for load in "${LOADS[@]}"; do
+            local row="| $w | $load" best=0 mux=0 mux_cpu=0 best_cpu=0
+            for s in "${SERVERS[@]}"; do
+                local m p cpu
+                m=$(med "$w" "$load" "$s" 5)
+                p=$(med "$w" "$load" "$s" 6)
+                cpu=$(med "$w" "$load" "$s" 7)
+                row="$row | $(awk -v m="$m" -v p="$p" -v c="$cpu" 'BEGIN {
+                    printf "%.1fk", m / 1e3
+                    if (p > 0) printf ", p99 %.1f ms", p / 1e3
+                    printf ", %.1f us", c }')"
+                if [ "$s" = mux-httpd ]; then
+                    mux=$m
+                    mux_cpu=$cpu
+                else
+                    awk -v a="$m" -v b="$best" 'BEGIN{exit !(a>b)}' && best=$m
+                    awk -v a="$cpu" -v b="$best_cpu" 'BEGIN{exit !(b==0 || a<b)}' && best_cpu=$cpu
+                fi
+            done
+            row="$row | $(awk -v a="$mux" -v b="$best" 'BEGIN { printf "%.2fx", a / b }')"
+            echo "$row | $(awk -v a="$best_cpu" -v b="$mux_cpu" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }') |"
+        done
+    done
+}
+# The plot: the same medians, one cluster per (workers, load).
+plot() {
+    local col file
+    for col in 5 7; do
+        file=$BENCH_TMP/col$col.dat
+        echo "group ${SERVERS[*]}" > "$file"
+        for w in "${WORKER_SETS[@]}"; do
+            for load in "${LOADS[@]}"; do
+                local line="${w}w-$load"
+                for s in "${SERVERS[@]}"; do line="$line $(med "$w" "$load" "$s" $col)"; done
+                echo "$line" >> "$file"
+            done
+        done
+    done
+    gnuplot -e "rps='$BENCH_TMP/col5.dat'; cpu='$BENCH_TMP/col7.dat'; out='docs/httpd-peers.png'" \
+        tools/bench/httpd_vs_peers.gp
+}
+if command -v gnuplot > /dev/null; then plot; else echo "no gnuplot: plot skipped" >&2; fi
+TABLE=$(table)
+echo "$TABLE"
+DOC=docs/httpd.md
+if grep -q '<!-- peers:begin -->' "$DOC"; then
+    awk -v t="$TABLE" '/<!-- peers:begin -->/ {print; print t; skip = 1; next}
+                       /<!-- peers:end -->/ {skip = 0} !skip' "$DOC" > "$BENCH_TMP/doc"
+    cp "$BENCH_TMP/doc" "$DOC"
+fi
