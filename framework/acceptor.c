@@ -43,6 +43,7 @@ static void shed_and_pause(struct mux_server *s, int listen_fd)
     struct mux__acceptor *a = &s->acceptor;
     mux_log(MUX_LOG_WARN, "out of file descriptors: refusing connections for %d ms",
             EMFILE_PAUSE_MS);
+    atomic_fetch_add_explicit(&s->fd_exhaustion, 1, memory_order_relaxed);
     if (a->reserve_fd >= 0) {
         close(a->reserve_fd);
         a->reserve_fd = -1;
@@ -65,7 +66,7 @@ static bool take_slot(struct mux_server *s)
 {
     unsigned cur = atomic_load_explicit(&s->open_conns, memory_order_relaxed);
     do {
-        if (cur >= s->opts.max_connections)
+        if (cur >= atomic_load_explicit(&s->max_conns, memory_order_relaxed))
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&s->open_conns, &cur, cur + 1,
                                                     memory_order_relaxed, memory_order_relaxed));
@@ -114,7 +115,7 @@ static void accept_batch(struct mux_server *s, struct mux__listener *l, bool *wo
         if (!take_slot(s)) {
             if (mux_log_enabled(MUX_LOG_DEBUG))
                 mux_log(MUX_LOG_DEBUG, "max_connections (%u) reached: refused",
-                        s->opts.max_connections);
+                        atomic_load_explicit(&s->max_conns, memory_order_relaxed));
             refuse(s, fd);
         } else if (!hand_off(s, fd, woken)) {
             mux_log(MUX_LOG_WARN, "every worker's handoff queue is full: refused");

@@ -1,6 +1,8 @@
 /* app.c - mux_app_main(): the command line every mux program shares.
  * Defaults < config file (-c) < flags; the ready line once listening; exit
- * codes 0 (graceful stop), 1 (runtime failure), 2 (usage or config). */
+ * codes 0 (graceful stop), 1 (runtime failure), 2 (usage or config); -t
+ * checks the configuration and exits; SIGHUP re-reads it (flags still win). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "compiler.h"
 #include "mux/mux.h"
+#include "options.h"
 
 #define MAX_APP_FLAGS 16
 #define MAX_SETTINGS 64
@@ -15,7 +18,7 @@
 /* A flag's value, applied after the config file was loaded. */
 struct setting {
     const struct mux_config_key *key;
-    void *base;
+    bool app_key; /* into the app's options, else into struct mux_options */
     const char *value;
     const char *source;
 };
@@ -26,6 +29,7 @@ struct cli {
     unsigned nsettings;
     const char *listen[MUX_MAX_LISTEN];
     unsigned nlisten;
+    bool test_config;
 };
 
 /* The example config's installed path (framework/CMakeLists.txt); a build
@@ -34,7 +38,11 @@ struct cli {
 #define MUX_EXAMPLE_CONF "apps/mux.conf"
 #endif
 
-enum { OPT_POLLER = 1000, OPT_EDGE, OPT_LOG_LEVEL, OPT_APP_BASE };
+enum {
+    OPT_POLLER = 1000, OPT_EDGE, OPT_LOG_LEVEL, OPT_REUSEPORT, OPT_METRICS, OPT_LOG_FILE,
+    OPT_APP_BASE
+};
+#define COMMON_FLAGS 12 /* entries of longopts before the app's own */
 
 static void usage(FILE *f, const struct mux_app *app)
 {
@@ -46,7 +54,11 @@ static void usage(FILE *f, const struct mux_app *app)
             "  -w, --workers N        worker threads (0 = one per CPU)\n"
             "      --poller NAME      epoll | poll | select\n"
             "      --edge             edge-triggered epoll\n"
-            "      --log-level LEVEL  error | warn | info | debug\n",
+            "      --log-level LEVEL  error | warn | info | debug\n"
+            "      --log-file FILE    log to FILE instead of stderr (reopened on SIGUSR1)\n"
+            "      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
+            "      --reuseport        SO_REUSEPORT: several processes share the port\n"
+            "  -t, --test-config      check the configuration and exit (0 valid, 2 not)\n",
             app->name, app->summary ? app->summary : "", app->summary ? "\n" : "");
     for (const struct mux_app_flag *f2 = app->flags; f2 && f2->long_name; f2++) {
         char left[64];
@@ -63,38 +75,45 @@ static void usage(FILE *f, const struct mux_app *app)
                "  -V, --version          version\n");
 }
 
-static int add_setting(struct cli *cli, const struct mux_config_key *key, void *base,
+static int add_setting(struct cli *cli, const struct mux_config_key *key, bool app_key,
                        const char *value, const char *source)
 {
     if (!key || cli->nsettings == MAX_SETTINGS)
         return -1;
-    cli->settings[cli->nsettings++] = (struct setting){key, base, value, source};
+    cli->settings[cli->nsettings++] = (struct setting){key, app_key, value, source};
     return 0;
+}
+
+static int add_server_setting(struct cli *cli, const char *key, const char *value,
+                              const char *source)
+{
+    return add_setting(cli, mux_config_find(mux_server_keys, "server", key), false, value, source);
 }
 
 static int parse_app_flag(struct cli *cli, const struct mux_app *app, int idx, const char *arg)
 {
     const struct mux_app_flag *f = &app->flags[idx];
-    return add_setting(cli, mux_config_find(app->keys, NULL, f->key), app->opts, arg,
-                       f->long_name);
+    return add_setting(cli, mux_config_find(app->keys, NULL, f->key), true, arg, f->long_name);
 }
 
 /* Returns -1 to go on, or an exit code. */
-static int parse_args(int argc, char **argv, const struct mux_app *app, struct mux_options *o,
-                      struct cli *cli)
+static int parse_args(int argc, char **argv, const struct mux_app *app, struct cli *cli)
 {
-    struct option longopts[8 + MAX_APP_FLAGS + 1] = {
+    struct option longopts[COMMON_FLAGS + MAX_APP_FLAGS + 1] = {
         {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'}, {"poller", required_argument, NULL, OPT_POLLER},
         {"edge", no_argument, NULL, OPT_EDGE},   {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},        {"version", no_argument, NULL, 'V'},
+        {"test-config", no_argument, NULL, 't'}, {"reuseport", no_argument, NULL, OPT_REUSEPORT},
+        {"metrics", required_argument, NULL, OPT_METRICS},
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},
     };
-    char optstring[64 + 2 * MAX_APP_FLAGS] = "c:l:w:hV";
+    char optstring[64 + 2 * MAX_APP_FLAGS] = "c:l:w:hVt";
     int nflags = 0;
     for (const struct mux_app_flag *f = app->flags; f && f->long_name && nflags < MAX_APP_FLAGS;
          f++, nflags++) {
-        longopts[8 + nflags] = (struct option){f->long_name, required_argument, NULL,
-                                               OPT_APP_BASE + nflags};
+        longopts[COMMON_FLAGS + nflags] = (struct option){f->long_name, required_argument, NULL,
+                                                          OPT_APP_BASE + nflags};
         if (f->short_name) {
             size_t n = strlen(optstring);
             optstring[n] = (char)f->short_name;
@@ -113,10 +132,14 @@ static int parse_args(int argc, char **argv, const struct mux_app *app, struct m
             else
                 cli->listen[cli->nlisten++] = optarg;
             break;
-        case 'w': bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "workers"), o, optarg, "-w"); break;
-        case OPT_POLLER: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "poller"), o, optarg, "--poller"); break;
-        case OPT_EDGE: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "edge_triggered"), o, "true", "--edge"); break;
-        case OPT_LOG_LEVEL: bad = add_setting(cli, mux_config_find(mux_server_keys, "server", "log_level"), o, optarg, "--log-level"); break;
+        case 'w': bad = add_server_setting(cli, "workers", optarg, "-w"); break;
+        case OPT_POLLER: bad = add_server_setting(cli, "poller", optarg, "--poller"); break;
+        case OPT_EDGE: bad = add_server_setting(cli, "edge_triggered", "true", "--edge"); break;
+        case OPT_LOG_LEVEL: bad = add_server_setting(cli, "log_level", optarg, "--log-level"); break;
+        case OPT_REUSEPORT: bad = add_server_setting(cli, "reuseport", "true", "--reuseport"); break;
+        case OPT_METRICS: bad = add_server_setting(cli, "metrics_listen", optarg, "--metrics"); break;
+        case OPT_LOG_FILE: bad = add_server_setting(cli, "log_file", optarg, "--log-file"); break;
+        case 't': cli->test_config = true; break;
         case 'h': usage(stdout, app); return 0;
         case 'V': printf("%s (mux %s)\n", app->name, mux_version()); return 0;
         default:
@@ -147,11 +170,12 @@ static int parse_args(int argc, char **argv, const struct mux_app *app, struct m
     return -1;
 }
 
-static int apply_cli(const struct cli *cli, struct mux_options *o, struct mux_error *err)
+static int apply_cli(const struct cli *cli, struct mux_options *o, void *app_opts,
+                     struct mux_error *err)
 {
     for (unsigned i = 0; i < cli->nsettings; i++) {
         const struct setting *s = &cli->settings[i];
-        if (mux_config_set(s->key, s->base, s->value, s->source, err) < 0)
+        if (mux_config_set(s->key, s->app_key ? app_opts : (void *)o, s->value, s->source, err) < 0)
             return -1;
     }
     if (cli->nlisten) {
@@ -167,6 +191,63 @@ static int apply_cli(const struct cli *cli, struct mux_options *o, struct mux_er
     return 0;
 }
 
+/* defaults < file < flags, into *o and app_opts. 0, or -1 with *err. */
+static int configure(const struct cli *cli, const struct mux_app *app, struct mux_options *o,
+                     void *app_opts, struct mux_error *err)
+{
+    if (cli->config_path && mux_config_load(o, cli->config_path, app->keys, app_opts, err) < 0)
+        return -1;
+    return apply_cli(cli, o, app_opts, err);
+}
+
+/* ---- SIGHUP: the same configuration steps again ---- */
+
+/* Bytes of the app's options struct that its key rows reach. */
+static size_t app_opts_span(const struct mux_config_key *keys)
+{
+    size_t end = 0;
+    for (const struct mux_config_key *k = keys; k && k->name; k++)
+        if (k->offset + mux__key_size(k) > end)
+            end = k->offset + mux__key_size(k);
+    return end;
+}
+
+struct reload_ctx {
+    const struct cli *cli;
+    const struct mux_app *app;
+    void *app_ptr;
+};
+
+static int app_reload(void *arg, struct mux_options *o, struct mux_error *err)
+{
+    struct reload_ctx *r = arg;
+    const struct mux_app *app = r->app;
+    size_t span = app_opts_span(app->keys);
+    char *scratch = NULL;
+    if (span) { /* the app's keys load into a copy: they cannot change live */
+        scratch = malloc(span);
+        if (!scratch)
+            return -ENOMEM;
+        memcpy(scratch, app->opts, span);
+    }
+    mux_options_init(o);
+    int rc = configure(r->cli, app, o, scratch, err);
+    if (rc == 0 && span)
+        for (const struct mux_config_key *k = app->keys; k->name; k++)
+            if (memcmp(scratch + k->offset, (char *)app->opts + k->offset, mux__key_size(k)) != 0)
+                mux_log(MUX_LOG_WARN, "reload: %s.%s changed; it takes a restart (kept)",
+                        k->group, k->name);
+    free(scratch);
+    return rc < 0 ? -EINVAL : 0;
+}
+
+static void app_reopen_logs(void *arg)
+{
+    struct reload_ctx *r = arg;
+    if (r->app->reopen_logs)
+        r->app->reopen_logs(r->app_ptr);
+}
+
 static void print_ready_line(const struct mux_server *s, const struct mux_options *o)
 {
     char first[MUX_ADDR_MAX], also[MUX_MAX_LISTEN * (MUX_ADDR_MAX + 2)] = "";
@@ -179,8 +260,12 @@ static void print_ready_line(const struct mux_server *s, const struct mux_option
         if (i + 1 == mux_server_listen_count(s))
             strcat(also, "; ");
     }
-    printf("listening on %s (%sworkers=%u, poller=%s%s)\n", first, also, mux_server_workers(s),
-           o->poller, o->edge_triggered ? ", edge-triggered" : "");
+    char metrics[MUX_ADDR_MAX + 16] = "";
+    char maddr[MUX_ADDR_MAX];
+    if (mux_server_metrics_addr(s, maddr, sizeof(maddr)) == 0)
+        snprintf(metrics, sizeof(metrics), ", metrics=%s", maddr);
+    printf("listening on %s (%sworkers=%u, poller=%s%s%s)\n", first, also, mux_server_workers(s),
+           o->poller, o->edge_triggered ? ", edge-triggered" : "", metrics);
     fflush(stdout);
 }
 
@@ -199,13 +284,10 @@ MUX_API int mux_app_main(int argc, char **argv, const struct mux_app *app)
     mux_options_init(&o);
     mux_log_setup(o.log_level, app->name);
 
-    int rc = parse_args(argc, argv, app, &o, &cli);
+    int rc = parse_args(argc, argv, app, &cli);
     if (rc >= 0)
         return rc;
-    if (cli.config_path &&
-        mux_config_load(&o, cli.config_path, app->keys, app->opts, &err) < 0)
-        return fail_config(app, &err);
-    if (apply_cli(&cli, &o, &err) < 0)
+    if (configure(&cli, app, &o, app->opts, &err) < 0)
         return fail_config(app, &err);
     mux_log_setup(o.log_level, app->name);
 
@@ -217,6 +299,20 @@ MUX_API int mux_app_main(int argc, char **argv, const struct mux_app *app)
         rc = fail_config(app, &err);
         goto out;
     }
+    if (cli.test_config) { /* everything checked; nothing bound */
+        printf("%s: configuration %s is valid\n", app->name,
+               cli.config_path ? cli.config_path : "(built-in defaults and flags)");
+        rc = 0;
+        goto out;
+    }
+    if (o.log_file[0] && mux_log_set_file(o.log_file) < 0) {
+        fprintf(stderr, "%s: cannot open the log file %s\n", app->name, o.log_file);
+        rc = 1;
+        goto out;
+    }
+    struct reload_ctx ctx = {.cli = &cli, .app = app, .app_ptr = app_ptr};
+    mux_server_set_control(s, &(struct mux_control){.reload = app_reload,
+                                                     .reopen_logs = app_reopen_logs}, &ctx);
     if (mux_server_listen(s, &err) < 0) {
         char buf[768];
         fprintf(stderr, "%s: %s\n", app->name, mux_error_str(&err, buf, sizeof(buf)));

@@ -149,7 +149,7 @@ static void end(struct mux_conn *c, int err, enum ending how, const char *why)
     w->local.closed_by[mux__close_reason_index(err)]++;
     if ((c->flags & CONN_ACCEPTED) && w->handler->on_close)
         w->handler->on_close(c, err);
-    mux__outq_clear(&c->out, &w->outpool);
+    mux__conn_drop_output(c);
     mux__inbuf_free(&c->in, &w->inpool);
     if (!linger) {
         release(c);
@@ -648,7 +648,7 @@ MUX_API void mux_conn_abort(struct mux_conn *c)
         return;
     /* on_close must not run inside a mux_conn_* call: drop the output now,
      * reset from the loop. */
-    mux__outq_clear(&c->out, &c->w->outpool);
+    mux__conn_drop_output(c);
     set_state(c, CONN_ABORTING, "app abort");
     c->flags &= ~CONN_WANT_WRITABLE;
     mux__worker_defer(c->w, c);

@@ -155,6 +155,13 @@ static inline size_t mux__conn_out_cost(const struct mux_conn *c)
     return mux__outq_cost(&c->out, c->w->outpool.block_size);
 }
 
+/* Drops every queued byte and file range (and their count). */
+static inline void mux__conn_drop_output(struct mux_conn *c)
+{
+    c->w->local.bytes_queued -= c->out.bytes;
+    mux__outq_clear(&c->out, &c->w->outpool);
+}
+
 /* Debug builds: every mux_conn_* call runs on the owning worker's thread. */
 #ifndef NDEBUG
 void mux__conn_assert_owner(const struct mux_conn *c);

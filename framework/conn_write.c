@@ -15,7 +15,7 @@
 
 #define MAX_IOV 64
 #define FLUSH_BYTES (1u << 20)   /* bytes per flush, so one fast reader cannot hog the worker */
-#define SENDFILE_CHUNK (256u << 10)
+#define SENDFILE_CHUNK (1u << 20) /* one budget's worth per call */
 
 /* sendfile for the head file range. Returns bytes sent, 0 on EAGAIN, or a
  * negative errno. */
@@ -38,7 +38,10 @@ static ssize_t send_memory(struct mux_conn *c, size_t *wanted)
     struct iovec iov[MAX_IOV];
     int cnt = mux__outq_iov(&c->out, iov, MAX_IOV, wanted);
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-    ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* Headers followed by a file range: hold them back (MSG_MORE) so they
+     * leave in the same segments as the file's first bytes. */
+    int more = mux__outq_file_follows(&c->out, cnt) ? MSG_MORE : 0;
+    ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | more);
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EINTR)
@@ -61,6 +64,7 @@ int mux__conn_flush(struct mux_conn *c)
             return FLUSH_BLOCKED;
         mux__outq_advance(&c->out, &c->w->outpool, (size_t)n);
         c->w->local.bytes_out += (uint64_t)n;
+        c->w->local.bytes_queued -= (uint64_t)n;
         c->last_active = c->w->now_ms;
         sent_total += (size_t)n;
         if ((size_t)n < wanted)
@@ -75,10 +79,14 @@ int mux__conn_flush(struct mux_conn *c)
 
 /* After queueing: above the high-water mark reading stops until the queue
  * drains (conn.c resumes it). */
-static void queued(struct mux_conn *c)
+static void queued(struct mux_conn *c, size_t len)
 {
-    if (mux__conn_out_cost(c) > c->w->opts->write_high_water)
+    c->w->local.bytes_queued += len;
+    if (!(c->flags & CONN_READ_BLOCKED) &&
+        mux__conn_out_cost(c) > c->w->opts->write_high_water) {
         c->flags |= CONN_READ_BLOCKED;
+        c->w->local.backpressure_pauses++;
+    }
     mux__worker_defer(c->w, c);
 }
 
@@ -94,9 +102,10 @@ MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
     /* A handler producing a lot in one callback: start writing now so the
      * queue does not balloon before the loop regains control. An error
      * surfaces again at the next flush, from the loop. */
+    c->w->local.bytes_queued += len;
     if (mux__conn_out_cost(c) > c->w->opts->write_high_water)
         (void)mux__conn_flush(c);
-    queued(c);
+    queued(c, 0);
     return 0;
 }
 
@@ -113,7 +122,7 @@ MUX_API int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t l
     }
     if (mux__outq_append_file(&c->out, &c->w->outpool, fd, offset, len) < 0)
         return -ENOMEM;
-    queued(c);
+    queued(c, len);
     return 0;
 }
 

@@ -1,5 +1,9 @@
-/* log.c - the stderr logger: one line per message, level and UTC timestamp.
- * The level is read by every thread, set once before threads start. */
+/* log.c - the logger: one line per message, level and UTC timestamp, to
+ * stderr or to a file. The level and the descriptor are read by every
+ * thread; a new file replaces the old one with dup2() onto the same
+ * descriptor, so a thread writing meanwhile never sees it closed. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +17,8 @@
 
 static atomic_int log_level = MUX_LOG_INFO;
 static const char *log_ident = "mux";
+static atomic_int log_fd = STDERR_FILENO;
+static char log_path[256]; /* main thread only */
 static const char level_letter[] = "EWID";
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -65,6 +71,47 @@ MUX_API void mux_log(int level, const char *fmt, ...)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';
     /* One write per line so lines from different threads never interleave. */
-    ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+    ssize_t w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), line, (size_t)n);
     (void)w;
+}
+
+static int open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+MUX_API int mux_log_set_file(const char *path)
+{
+    int cur = atomic_load_explicit(&log_fd, memory_order_relaxed);
+    if (!path || !path[0]) {
+        if (cur != STDERR_FILENO) {
+            atomic_store_explicit(&log_fd, STDERR_FILENO, memory_order_relaxed);
+            /* cur stays open: a thread may still be writing to it */
+        }
+        log_path[0] = '\0';
+        return 0;
+    }
+    if (strlen(path) >= sizeof(log_path))
+        return -ENAMETOOLONG;
+    int fd = open_log(path);
+    if (fd < 0)
+        return fd;
+    if (cur == STDERR_FILENO) {
+        atomic_store_explicit(&log_fd, fd, memory_order_relaxed);
+    } else { /* same descriptor number, new file */
+        dup2(fd, cur);
+        close(fd);
+    }
+    snprintf(log_path, sizeof(log_path), "%s", path);
+    return 0;
+}
+
+MUX_API int mux_log_reopen(void)
+{
+    if (!log_path[0])
+        return 0;
+    char path[sizeof(log_path)];
+    snprintf(path, sizeof(path), "%s", log_path);
+    return mux_log_set_file(path);
 }

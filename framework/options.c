@@ -7,6 +7,7 @@
 
 #include "compiler.h"
 #include "mux/log.h"
+#include "net.h"
 #include "options.h"
 
 #define KEY(name_, type_, min_, max_, doc_)                                                    \
@@ -36,6 +37,14 @@ MUX_API const struct mux_config_key mux_server_keys[] = {
     KEY(reuseport, MUX_CFG_BOOL, 0, 1, "set SO_REUSEPORT on listen sockets"),
     {.group = "server", .name = "log_level", .type = MUX_CFG_LEVEL,
      .offset = offsetof(struct mux_options, log_level), .doc = "error, warn, info or debug"},
+    {.group = "server", .name = "log_file", .type = MUX_CFG_STRING,
+     .offset = offsetof(struct mux_options, log_file), .size = sizeof(((struct mux_options *)0)->log_file),
+     .doc = "log to this file instead of stderr (reopened on SIGUSR1); \"\" = stderr"},
+    {.group = "server", .name = "metrics_listen", .type = MUX_CFG_STRING,
+     .offset = offsetof(struct mux_options, metrics_listen),
+     .size = sizeof(((struct mux_options *)0)->metrics_listen),
+     .doc = "HOST:PORT serving GET /metrics (Prometheus text); \"\" = off"},
+    KEY(proxy_protocol, MUX_CFG_BOOL, 0, 1, "connections start with a PROXY protocol v1/v2 header"),
     {0},
 };
 
@@ -79,6 +88,13 @@ int mux__options_check(const struct mux_options *o, struct mux_error *err)
         return fail(err, "listen", "needs 1 to 8 addresses");
     if (strcmp(o->poller, "epoll") != 0 && o->edge_triggered)
         return fail(err, "edge_triggered", "needs poller = \"epoll\"");
+    if (o->metrics_listen[0]) {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        char msg[200];
+        if (mux__addr_parse(o->metrics_listen, &ss, &len, msg, sizeof(msg)) < 0)
+            return fail(err, "metrics_listen", msg);
+    }
     return 0;
 }
 
@@ -88,4 +104,18 @@ unsigned mux__options_workers(const struct mux_options *o)
         return o->workers;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
+}
+
+size_t mux__key_size(const struct mux_config_key *k)
+{
+    switch (k->type) {
+    case MUX_CFG_STRING: return k->size;
+    case MUX_CFG_BOOL: return sizeof(bool);
+    case MUX_CFG_SIZE: return sizeof(size_t);
+    case MUX_CFG_LISTEN: return offsetof(struct mux_options, nlisten) + sizeof(unsigned);
+    case MUX_CFG_INT:
+    case MUX_CFG_UINT:
+    case MUX_CFG_LEVEL: return sizeof(int);
+    }
+    return 0;
 }

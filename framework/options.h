@@ -12,4 +12,8 @@ int mux__options_check(const struct mux_options *o, struct mux_error *err);
 /* workers, with 0 resolved to the number of online CPUs. */
 unsigned mux__options_workers(const struct mux_options *o);
 
+/* Bytes of the field a key row stores into (MUX_CFG_LISTEN: the listen
+ * array and its count). */
+size_t mux__key_size(const struct mux_config_key *k);
+
 #endif

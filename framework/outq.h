@@ -50,6 +50,15 @@ int mux__outq_append_file(struct mux__outq *q, struct mux__bufpool *pool, int fd
  * first file chunk; returns the count (0 when the head is a file chunk). */
 int mux__outq_iov(const struct mux__outq *q, struct iovec *iov, int max, size_t *total);
 
+/* After the first `count` chunks (all memory), does a file range come next? */
+static inline bool mux__outq_file_follows(const struct mux__outq *q, int count)
+{
+    const struct mux__chunk *c = q->head;
+    while (c && count-- > 0)
+        c = c->next;
+    return c && c->fd >= 0;
+}
+
 /* The head chunk if it is a file range, else NULL. */
 static inline struct mux__chunk *mux__outq_head_file(const struct mux__outq *q)
 {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -72,6 +73,9 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     atomic_init(&s->open_conns, 0);
     atomic_init(&s->rejected, 0);
     atomic_init(&s->workers_exited, 0);
+    atomic_init(&s->max_conns, o->max_connections);
+    atomic_init(&s->fd_exhaustion, 0);
+    atomic_init(&s->reloads, 0);
     if (!s->workers || s->stop_fd < 0 || s->exit_fd < 0) {
         error_msg(err, "cannot allocate the server: %s", strerror(errno));
         if (s->stop_fd >= 0)
@@ -85,7 +89,7 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     return s;
 }
 
-/* From listen() on, SIGINT/SIGTERM wait in a signalfd: a supervisor that
+/* From listen() on, SIGINT/SIGTERM (and SIGHUP, SIGUSR1) wait in a signalfd: a supervisor that
  * signals as soon as it sees the ready line always gets the graceful path. */
 static int take_signals(struct mux_server *s, struct mux_error *err)
 {
@@ -95,6 +99,8 @@ static int take_signals(struct mux_server *s, struct mux_error *err)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, &s->old_mask); /* inherited by every thread run() starts */
     s->signals_blocked = true;
     s->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -117,11 +123,43 @@ static void give_back_signals(struct mux_server *s)
     }
 }
 
+/* Descriptors a server needs beyond its connections: listeners, pollers,
+ * eventfds, the reserve fd, logs, files being sent, a little slack. */
+static rlim_t fds_needed(const struct mux_server *s)
+{
+    return (rlim_t)s->opts.max_connections + 16 * (rlim_t)s->nworkers + 64;
+}
+
+/* Raises the soft RLIMIT_NOFILE toward the hard one (as redis and memcached
+ * do) and warns when max_connections still cannot fit. */
+static void raise_fd_limit(const struct mux_server *s)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = fds_needed(s);
+    if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            mux_log(MUX_LOG_INFO, "raised the open file limit from %llu to %llu",
+                    (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+        else
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        mux_log(MUX_LOG_WARN, "max_connections = %u needs about %llu descriptors but the limit "
+                "is %llu (hard %llu): raise it (ulimit -n) or lower max_connections",
+                s->opts.max_connections, (unsigned long long)want,
+                (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+}
+
 MUX_API int mux_server_listen(struct mux_server *s, struct mux_error *err)
 {
     int rc = take_signals(s, err);
     if (rc < 0)
         return rc;
+    raise_fd_limit(s);
     for (unsigned i = 0; i < s->opts.nlisten; i++) {
         const char *text = s->opts.listen[i];
         struct sockaddr_storage ss;
@@ -141,6 +179,12 @@ MUX_API int mux_server_listen(struct mux_server *s, struct mux_error *err)
         len = sizeof(ss);
         getsockname(fd, (struct sockaddr *)&ss, &len);
         mux__addr_format((struct sockaddr *)&ss, len, l->addr, sizeof(l->addr));
+    }
+    struct mux_error merr = {0};
+    rc = mux__metrics_open(s, &merr);
+    if (rc < 0) {
+        error_msg(err, "%s", merr.message);
+        return rc;
     }
     return 0;
 }
@@ -200,8 +244,105 @@ void mux__server_worker_exited(struct mux_server *s)
     (void)r;
 }
 
-/* A stop request arrived on fd: a signal (logged) or mux_server_stop(). */
-static bool stop_requested(int fd, bool is_signal, const struct mux_server *s)
+/* ---- reload (SIGHUP) ---- */
+
+/* Keys whose new value reaches live workers; any other change needs a
+ * restart. */
+static bool reloadable(const char *key)
+{
+    static const char *const live[] = {"idle_timeout_ms", "max_connections", "max_input",
+                                       "write_high_water", "write_low_water",
+                                       "shutdown_grace_ms", "tcp_nodelay", "log_level",
+                                       "log_file", NULL};
+    for (const char *const *k = live; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return true;
+    return false;
+}
+
+static bool key_changed(const struct mux_config_key *k, const struct mux_options *a,
+                        const struct mux_options *b)
+{
+    return memcmp((const char *)a + k->offset, (const char *)b + k->offset, mux__key_size(k)) != 0;
+}
+
+/* Copies what may change live from *n into the running configuration and
+ * logs the rest as needing a restart. */
+static void merge_reload(struct mux_options *run, const struct mux_options *n)
+{
+    struct mux_options next = *run;
+    for (const struct mux_config_key *k = mux_server_keys; k->name; k++) {
+        if (!key_changed(k, run, n))
+            continue;
+        if (!reloadable(k->name)) {
+            mux_log(MUX_LOG_WARN, "reload: server.%s changed; it takes a restart (kept)", k->name);
+            continue;
+        }
+        memcpy((char *)&next + k->offset, (const char *)n + k->offset, mux__key_size(k));
+        mux_log(MUX_LOG_INFO, "reload: server.%s changed", k->name);
+    }
+    *run = next;
+}
+
+static void reload(struct mux_server *s)
+{
+    if (!s->ctl.reload) {
+        mux_log(MUX_LOG_WARN, "SIGHUP: no configuration to reload; ignored");
+        return;
+    }
+    mux__notify("RELOADING=1");
+    struct mux_options n = s->opts;
+    struct mux_error err = {0};
+    int rc = s->ctl.reload(s->ctl_arg, &n, &err);
+    if (rc == 0)
+        rc = mux__options_check(&n, &err);
+    if (rc < 0) {
+        char buf[768];
+        mux_log(MUX_LOG_ERROR, "reload failed, configuration unchanged: %s",
+                mux_error_str(&err, buf, sizeof(buf)));
+        mux__notify("READY=1");
+        return;
+    }
+    struct mux_options run = s->opts;
+    merge_reload(&run, &n);
+    if (strcmp(run.log_file, s->opts.log_file) != 0 && mux_log_set_file(run.log_file) < 0) {
+        mux_log(MUX_LOG_ERROR, "reload: cannot open log file %s; kept %s", run.log_file,
+                s->opts.log_file[0] ? s->opts.log_file : "stderr");
+        snprintf(run.log_file, sizeof(run.log_file), "%s", s->opts.log_file);
+    }
+    mux_log_setup(run.log_level, NULL);
+    atomic_store_explicit(&s->max_conns, run.max_connections, memory_order_relaxed);
+    s->opts = run;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        if (mux__worker_reload(&s->workers[i], &run) < 0)
+            mux_log(MUX_LOG_ERROR, "reload: out of memory for worker %u", i);
+    atomic_fetch_add_explicit(&s->reloads, 1, memory_order_relaxed);
+    mux_log(MUX_LOG_INFO, "configuration reloaded");
+    mux__notify("READY=1");
+}
+
+static void reopen_logs(struct mux_server *s)
+{
+    int rc = mux_log_reopen();
+    if (rc < 0)
+        mux_log(MUX_LOG_ERROR, "SIGUSR1: cannot reopen %s: %s", s->opts.log_file, strerror(-rc));
+    if (s->ctl.reopen_logs)
+        s->ctl.reopen_logs(s->ctl_arg);
+    mux_log(MUX_LOG_INFO, "SIGUSR1: log files reopened");
+}
+
+MUX_API void mux_server_set_control(struct mux_server *s, const struct mux_control *ctl, void *arg)
+{
+    s->ctl = *ctl;
+    s->ctl_arg = arg;
+}
+
+/* ---- waiting for signals ---- */
+
+/* Reads what woke us on fd (the stop eventfd or the signalfd). Returns true
+ * for a stop request (SIGINT, SIGTERM, mux_server_stop()); handles SIGHUP
+ * (reload, unless stopping) and SIGUSR1 (reopen logs) itself. */
+static bool stop_requested(struct mux_server *s, int fd, bool is_signal, bool stopping)
 {
     if (!is_signal) {
         uint64_t v;
@@ -210,8 +351,21 @@ static bool stop_requested(int fd, bool is_signal, const struct mux_server *s)
     struct signalfd_siginfo si;
     if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
         return false;
-    mux_log(MUX_LOG_INFO, "%s: shutting down (grace %u ms)", strsignal((int)si.ssi_signo),
-            s->opts.shutdown_grace_ms);
+    int sig = (int)si.ssi_signo;
+    if (sig == SIGHUP) {
+        if (stopping)
+            mux_log(MUX_LOG_INFO, "SIGHUP during shutdown: ignored");
+        else
+            reload(s);
+        return false;
+    }
+    if (sig == SIGUSR1) {
+        reopen_logs(s);
+        return false;
+    }
+    if (!stopping)
+        mux_log(MUX_LOG_INFO, "%s: shutting down (grace %u ms)", strsignal(sig),
+                s->opts.shutdown_grace_ms);
     return true;
 }
 
@@ -222,8 +376,8 @@ static void wait_for_stop(struct mux_server *s)
     for (;;) {
         if (poll(p, s->sig_fd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
             return;
-        if ((p[0].revents && stop_requested(s->stop_fd, false, s)) ||
-            (s->sig_fd >= 0 && p[1].revents && stop_requested(s->sig_fd, true, s)))
+        if ((p[0].revents && stop_requested(s, s->stop_fd, false, false)) ||
+            (s->sig_fd >= 0 && p[1].revents && stop_requested(s, s->sig_fd, true, false)))
             return;
     }
 }
@@ -246,8 +400,8 @@ static void stop_workers(struct mux_server *s)
             ssize_t r = read(s->exit_fd, &v, sizeof(v));
             (void)r;
         }
-        bool again = (p[1].revents && stop_requested(s->stop_fd, false, s)) ||
-                     (s->sig_fd >= 0 && p[2].revents && stop_requested(s->sig_fd, true, s));
+        bool again = (p[1].revents && stop_requested(s, s->stop_fd, false, true)) ||
+                     (s->sig_fd >= 0 && p[2].revents && stop_requested(s, s->sig_fd, true, true));
         if (again && !hurried) {
             mux_log(MUX_LOG_WARN, "second stop request: ending the grace period now");
             for (unsigned i = 0; i < s->nworkers; i++)
@@ -270,12 +424,17 @@ MUX_API int mux_server_run(struct mux_server *s)
         rc = start_workers(s);
     if (rc == 0) {
         rc = mux__acceptor_start(s);
+        if (rc == 0)
+            rc = mux__metrics_start(s);
         if (rc == 0) {
+            mux__notify("READY=1");
             wait_for_stop(s);
-            mux__acceptor_stop(s);
+            mux__notify("STOPPING=1");
         }
+        mux__acceptor_stop(s);
         close_listeners(s); /* new clients are refused from here on */
         stop_workers(s);
+        mux__metrics_stop(s);
     }
     give_back_signals(s);
     if (rc < 0)
@@ -295,6 +454,7 @@ MUX_API void mux_server_free(struct mux_server *s)
     if (!s)
         return;
     close_listeners(s);
+    mux__metrics_free(s);
     give_back_signals(s);
     close(s->stop_fd);
     close(s->exit_fd);
@@ -309,14 +469,22 @@ MUX_API struct mux_stats *mux_server_stats(const struct mux_server *s)
         return NULL;
     st->workers = s->nworkers;
     st->rejected = atomic_load_explicit(&s->rejected, memory_order_relaxed);
+    st->fd_exhaustion = atomic_load_explicit(&s->fd_exhaustion, memory_order_relaxed);
+    st->reloads = atomic_load_explicit(&s->reloads, memory_order_relaxed);
     for (unsigned i = 0; i < s->nworkers; i++) {
-        struct mux__worker *w = &s->workers[i];
+        struct mux__counters c;
+        mux__worker_read_stats(&s->workers[i], &c);
         struct mux_worker_stats *o = &st->worker[i];
-        o->accepted = atomic_load_explicit(&w->pub.accepted, memory_order_relaxed);
-        o->open = atomic_load_explicit(&w->pub.open, memory_order_relaxed);
-        o->closed = atomic_load_explicit(&w->pub.closed, memory_order_relaxed);
-        o->bytes_in = atomic_load_explicit(&w->pub.bytes_in, memory_order_relaxed);
-        o->bytes_out = atomic_load_explicit(&w->pub.bytes_out, memory_order_relaxed);
+        o->accepted = c.accepted;
+        o->open = c.open;
+        o->closed = c.closed;
+        o->bytes_in = c.bytes_in;
+        o->bytes_out = c.bytes_out;
+        o->bytes_queued = c.bytes_queued;
+        o->backpressure_pauses = c.backpressure_pauses;
+        memcpy(o->closed_by, c.closed_by, sizeof(o->closed_by));
+        o->late_resets = c.late_resets;
+        o->refused = c.refused;
     }
     return st;
 }

@@ -42,8 +42,25 @@ struct mux_server {
     bool signals_blocked;          /* listen() blocked them; old_mask restores */
     sigset_t old_mask;
     atomic_uint open_conns;        /* max_connections accounting */
+    atomic_uint max_conns;         /* opts.max_connections, reloadable */
     _Atomic uint64_t rejected;
+    _Atomic uint64_t fd_exhaustion;
+    _Atomic uint64_t reloads;
+    struct mux_control ctl;        /* SIGHUP / SIGUSR1 callbacks */
+    void *ctl_arg;
+    struct mux__metrics *metrics;  /* --metrics, or NULL */
 };
+
+/* metrics.c, main thread: bind opts.metrics_listen (listen()), serve it on a
+ * thread of its own while run() runs, stop and free. */
+int mux__metrics_open(struct mux_server *s, struct mux_error *err);
+int mux__metrics_start(struct mux_server *s);
+void mux__metrics_stop(struct mux_server *s);
+void mux__metrics_free(struct mux_server *s);
+
+/* notify.c: the service manager protocol (sd_notify), a no-op outside
+ * systemd or when built without libsystemd. */
+void mux__notify(const char *state);
 
 /* Worker thread, last thing it does: tells the main thread it is done. */
 void mux__server_worker_exited(struct mux_server *s);

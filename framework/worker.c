@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "compiler.h"
 #include "conn.h"
 #include "mux/log.h"
 #include "server_priv.h"
@@ -39,7 +40,9 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
      * written here because mux_server_stats() may read them at any time. */
     w->index = index;
     w->srv = srv;
-    w->opts = &srv->opts;
+    w->own_opts = srv->opts;
+    w->opts = &w->own_opts;
+    atomic_init(&w->reload_opts, NULL);
     w->handler = &srv->handler;
     w->app = srv->app;
     w->pops = mux__poller_find(srv->opts.poller);
@@ -72,6 +75,7 @@ fail_handoff:
 
 void mux__worker_destroy(struct mux__worker *w)
 {
+    free(atomic_exchange(&w->reload_opts, NULL));
     w->pops->destroy(w->poller);
     mux__handoff_destroy(&w->handoff);
     mux__timers_destroy(&w->timers);
@@ -85,10 +89,40 @@ void mux__worker_request_stop(struct mux__worker *w)
     mux__handoff_wake(&w->handoff);
 }
 
+int mux__worker_reload(struct mux__worker *w, const struct mux_options *o)
+{
+    struct mux_options *copy = malloc(sizeof(*copy));
+    if (!copy)
+        return -ENOMEM;
+    *copy = *o;
+    free(atomic_exchange_explicit(&w->reload_opts, copy, memory_order_acq_rel));
+    mux__handoff_wake(&w->handoff);
+    return 0;
+}
+
+/* A reload: the whole copy is replaced; the keys that cannot change live
+ * were kept equal to the running ones by the main thread. Water marks and
+ * max_input apply from now on, idle_timeout_ms to new connections. */
+static void take_reload(struct mux__worker *w)
+{
+    struct mux_options *n = atomic_exchange_explicit(&w->reload_opts, NULL, memory_order_acq_rel);
+    if (!n)
+        return;
+    w->own_opts = *n;
+    free(n);
+}
+
 void mux__worker_request_hurry(struct mux__worker *w)
 {
     atomic_store_explicit(&w->hurry_requested, true, memory_order_release);
     mux__handoff_wake(&w->handoff);
+}
+
+MUX_API const char *mux_close_reason_name(unsigned reason)
+{
+    static const char *const names[MUX_CLOSE_REASONS] = {
+        "orderly", "reset", "timeout", "max_input", "aborted", "shutdown", "error"};
+    return reason < MUX_CLOSE_REASONS ? names[reason] : "?";
 }
 
 unsigned mux__close_reason_index(int err)
@@ -133,11 +167,16 @@ void mux__worker_defer(struct mux__worker *w, struct mux_conn *c)
 
 static void publish_stats(struct mux__worker *w)
 {
-    atomic_store_explicit(&w->pub.accepted, w->local.accepted, memory_order_relaxed);
-    atomic_store_explicit(&w->pub.open, w->local.open, memory_order_relaxed);
-    atomic_store_explicit(&w->pub.closed, w->local.closed, memory_order_relaxed);
-    atomic_store_explicit(&w->pub.bytes_in, w->local.bytes_in, memory_order_relaxed);
-    atomic_store_explicit(&w->pub.bytes_out, w->local.bytes_out, memory_order_relaxed);
+    const uint64_t *src = (const uint64_t *)&w->local;
+    for (size_t i = 0; i < MUX_ARRAY_SIZE(w->pub); i++)
+        atomic_store_explicit(&w->pub[i], src[i], memory_order_relaxed);
+}
+
+void mux__worker_read_stats(const struct mux__worker *w, struct mux__counters *out)
+{
+    uint64_t *dst = (uint64_t *)out;
+    for (size_t i = 0; i < MUX_ARRAY_SIZE(w->pub); i++)
+        dst[i] = atomic_load_explicit(&w->pub[i], memory_order_relaxed);
 }
 
 static void begin_stop(struct mux__worker *w)
@@ -155,6 +194,7 @@ static void begin_stop(struct mux__worker *w)
 static void on_wake(struct mux__worker *w)
 {
     mux__handoff_ack(&w->handoff); /* before draining, so no push is missed */
+    take_reload(w);
     int fd;
     while ((fd = mux__handoff_pop(&w->handoff)) >= 0)
         mux__conn_open(w, fd);

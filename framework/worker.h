@@ -19,17 +19,13 @@
 #include "poller.h"
 #include "timer.h"
 
-/* Why connections closed, for the counters (mux__close_reason_index). */
-enum mux__close_reason {
-    MUX_CLOSE_ORDERLY, MUX_CLOSE_RESET, MUX_CLOSE_TIMEOUT, MUX_CLOSE_MAX_INPUT,
-    MUX_CLOSE_ABORTED, MUX_CLOSE_SHUTDOWN, MUX_CLOSE_ERROR, MUX_CLOSE_REASONS
-};
-
-/* err as given to on_close -> enum mux__close_reason. */
+/* err as given to on_close -> enum mux_close_reason (mux/server.h). */
 unsigned mux__close_reason_index(int err);
 
+/* The counters of struct mux_worker_stats, written by the worker only. */
 struct mux__counters {
     uint64_t accepted, open, closed, bytes_in, bytes_out;
+    uint64_t bytes_queued, backpressure_pauses;
     uint64_t closed_by[MUX_CLOSE_REASONS];
     uint64_t late_resets; /* input arrived after a shutdown close: reset */
     uint64_t refused;     /* the poller could not watch the fd */
@@ -38,7 +34,9 @@ struct mux__counters {
 struct mux__worker {
     unsigned index;
     struct mux_server *srv;
-    const struct mux_options *opts;    /* the server's copy, read-only */
+    const struct mux_options *opts;    /* = &own_opts */
+    struct mux_options own_opts;       /* this worker's copy: reloads replace it between turns */
+    _Atomic(struct mux_options *) reload_opts; /* main thread -> worker: a new copy to take */
     const struct mux_handler *handler; /* likewise */
     void *app;
     pthread_t thread;
@@ -64,9 +62,10 @@ struct mux__worker {
     uint64_t refused_unlogged;  /* refusals since the last warning */
 
     struct mux__counters local; /* plain counters, this thread only */
-    struct {                    /* published copies for mux_server_stats() */
-        _Atomic uint64_t accepted, open, closed, bytes_in, bytes_out;
-    } pub;
+    /* Published copy for mux_server_stats(), once per loop turn: a
+     * seqlock-free snapshot of relaxed atomics (each counter is monotonic or
+     * a gauge, so a torn set of fields is harmless). */
+    _Atomic uint64_t pub[sizeof(struct mux__counters) / sizeof(uint64_t)];
 };
 
 /* Main thread: set up / tear down (not running). 0 or a negative errno. */
@@ -79,8 +78,15 @@ void *mux__worker_run(void *arg);
 /* Any thread: ask the worker to begin its graceful shutdown. */
 void mux__worker_request_stop(struct mux__worker *w);
 
+/* Main thread: hand the worker a reloaded configuration (it takes the
+ * reloadable keys at its next turn). *o is copied. 0 or -ENOMEM. */
+int mux__worker_reload(struct mux__worker *w, const struct mux_options *o);
+
 /* Any thread: end the grace period now (a second SIGINT/SIGTERM). */
 void mux__worker_request_hurry(struct mux__worker *w);
+
+/* Any thread: the worker's last published counters. */
+void mux__worker_read_stats(const struct mux__worker *w, struct mux__counters *out);
 
 /* Worker thread: the poller refused fd (err); logs at most once a second. */
 void mux__worker_refused(struct mux__worker *w, int fd, int err);

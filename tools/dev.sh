@@ -15,14 +15,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building the library and the servers needs.
-BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev)
+BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev)
 # What the test command adds: cmocka and valgrind for the suite, clang for
 # the compiler matrix; curl, wrk and chromium are the real HTTP clients the
 # mux-httpd tests drive (each case skips if its tool is absent); gnuplot
 # renders mux-stress --plot; bc and util-linux serve the benchmarks; file
-# and man-db serve the package test (cpack's dependency scan, man -w).
+# and man-db serve the package test (cpack's dependency scan, man -w);
+# prometheus (promtool) checks the metrics, haproxy fronts the deploy test.
 TEST_PACKAGES=(libcmocka-dev valgrind clang gnuplot-nox curl wrk chromium netcat-openbsd
-               bc util-linux file man-db)
+               bc util-linux file man-db prometheus haproxy)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 deps() {

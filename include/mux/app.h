@@ -2,7 +2,12 @@
  * app is a handler plus a few lines.
  *
  *   -c FILE  -l HOST:PORT (repeatable)  -w N  --poller NAME  --edge
- *   --log-level LEVEL  -h/--help  -V/--version   + the app's own flags
+ *   --log-level LEVEL  --log-file FILE  --metrics HOST:PORT  --reuseport
+ *   -t/--test-config  -h/--help  -V/--version   + the app's own flags
+ *
+ * Signals: SIGINT/SIGTERM graceful stop (a second one ends the grace
+ * period); SIGHUP re-reads the config file and re-applies the flags (keys
+ * that cannot change live are logged and kept); SIGUSR1 reopens log files.
  *
  * Precedence: built-in defaults < config file < flags. Exit codes: 0 after a
  * graceful shutdown, 2 for usage or config errors, 1 for runtime failures.
@@ -42,6 +47,9 @@ struct mux_app {
     int (*setup)(void *opts, void **app, struct mux_error *err);
     /* Optional: after the server stopped. */
     void (*teardown)(void *app);
+    /* Optional: SIGUSR1, on the main thread: reopen the app's own log files
+     * (an access log); the framework's log file is reopened before. */
+    void (*reopen_logs)(void *app);
 };
 
 /* Main thread. Parses argv, loads config, runs the server; returns the exit

@@ -44,7 +44,10 @@ struct mux_options {
     bool tcp_nodelay;
     bool reuseport;
     int log_level;               /* enum mux_log_level */
-    bool handle_signals;         /* run() waits for SIGINT/SIGTERM (not a config key) */
+    char log_file[256];          /* "" = stderr; reopened on SIGUSR1 */
+    char metrics_listen[MUX_ADDR_MAX]; /* "" = off; else HOST:PORT serving GET /metrics */
+    bool proxy_protocol;         /* connections start with a PROXY v1/v2 header */
+    bool handle_signals;         /* run() handles SIGINT/SIGTERM/SIGHUP/SIGUSR1 (not a config key) */
 };
 
 /* Fills every field with its documented default. */
@@ -86,12 +89,50 @@ int mux_server_local_addr(const struct mux_server *s, unsigned i, char *buf, siz
  * and SIGTERM too, or they may receive the signal instead. */
 int mux_server_run(struct mux_server *s);
 
+/* What run() does on SIGHUP and SIGUSR1 (with o.handle_signals). Called on
+ * run()'s thread, never concurrently with anything else of the caller's. */
+struct mux_control {
+    /* SIGHUP: fill *o with the configuration to run with now (re-read the
+     * files, re-apply overrides); it starts as a copy of the current one.
+     * Return 0, or a negative errno with *err filled: the server then keeps
+     * its configuration and logs the error. Keys that can change live
+     * (idle_timeout_ms for new connections, max_connections, max_input,
+     * write_high_water, write_low_water, shutdown_grace_ms, tcp_nodelay,
+     * log_level, log_file) take effect on every worker; a change to any other
+     * key is logged as needing a restart and ignored. NULL: SIGHUP only logs. */
+    int (*reload)(void *arg, struct mux_options *o, struct mux_error *err);
+    /* SIGUSR1, after the framework reopened its own log file (log_file). */
+    void (*reopen_logs)(void *arg);
+};
+
+/* Main thread, before run(). *ctl is copied; arg is passed back. */
+void mux_server_set_control(struct mux_server *s, const struct mux_control *ctl, void *arg);
+
+/* The metrics listener's real "HOST:PORT" once listen() bound it. Returns 0,
+ * or -ENOENT when metrics are off. */
+int mux_server_metrics_addr(const struct mux_server *s, char *buf, size_t size);
+
 /* Any thread, and async-signal-safe (one eventfd write). Makes run() begin
  * the graceful shutdown. */
 void mux_server_stop(struct mux_server *s);
 
 /* Main thread, after run() returned (or if it never ran). */
 void mux_server_free(struct mux_server *s);
+
+/* Why connections closed: the index into mux_worker_stats.closed_by. */
+enum mux_close_reason {
+    MUX_CLOSE_ORDERLY,   /* on_close err 0 */
+    MUX_CLOSE_RESET,     /* ECONNRESET, EPIPE: the peer reset */
+    MUX_CLOSE_TIMEOUT,   /* ETIMEDOUT: idle timeout */
+    MUX_CLOSE_MAX_INPUT, /* EMSGSIZE */
+    MUX_CLOSE_ABORTED,   /* ECONNABORTED: mux_conn_abort */
+    MUX_CLOSE_SHUTDOWN,  /* ESHUTDOWN: the grace period ended */
+    MUX_CLOSE_ERROR,     /* anything else (refused by on_accept, I/O errors) */
+    MUX_CLOSE_REASONS
+};
+
+/* "orderly", "reset", "timeout", "max_input", "aborted", "shutdown", "error". */
+const char *mux_close_reason_name(unsigned reason);
 
 /* Counters for one worker; relaxed snapshots, published once per loop
  * iteration. */
@@ -101,11 +142,18 @@ struct mux_worker_stats {
     uint64_t closed;
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t bytes_queued;        /* output queued and not yet written, now */
+    uint64_t backpressure_pauses; /* reads paused by write_high_water */
+    uint64_t closed_by[MUX_CLOSE_REASONS];
+    uint64_t late_resets;         /* shutdown: input after our close, reset */
+    uint64_t refused;             /* the poller could not watch the fd */
 };
 
 struct mux_stats {
     unsigned workers;
-    uint64_t rejected;   /* refused by max_connections or fd exhaustion */
+    uint64_t rejected;       /* refused by max_connections or fd exhaustion */
+    uint64_t fd_exhaustion;  /* times accept hit EMFILE/ENFILE */
+    uint64_t reloads;        /* configuration reloads applied */
     struct mux_worker_stats worker[]; /* `workers` entries */
 };
 

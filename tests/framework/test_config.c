@@ -452,7 +452,17 @@ static void test_every_other_key_accepts_and_refuses(void **state)
         case MUX_CFG_LISTEN: good[0] = "\"127.0.0.1:0\""; good[1] = "[\"[::1]:1\", \"127.0.0.1:65535\"]";
             bad = "\"127.0.0.1:65536\""; break;
         case MUX_CFG_STRING:
-            assert_non_null(k->choices);
+            if (!k->choices) { /* free text: any string that fits; one too long is refused */
+                static char too_long[600];
+                memset(too_long, 'x', sizeof(too_long) - 1);
+                too_long[0] = too_long[sizeof(too_long) - 2] = '"';
+                too_long[k->size + 2 < sizeof(too_long) - 1 ? k->size + 2 : sizeof(too_long) - 2] = '"';
+                too_long[k->size + 3 < sizeof(too_long) - 1 ? k->size + 3 : sizeof(too_long) - 1] = '\0';
+                good[0] = "\"\"";
+                good[1] = strcmp(k->name, "metrics_listen") == 0 ? "\"127.0.0.1:0\"" : "\"/tmp/x.log\"";
+                bad = strcmp(k->name, "metrics_listen") == 0 ? "\"127.0.0.1:99999\"" : too_long;
+                break;
+            }
             for (int i = 0; k->choices[i] && i < 7; i++) {
                 static char quoted[8][32];
                 snprintf(quoted[i], sizeof(quoted[i]), "\"%s\"", k->choices[i]);
@@ -464,7 +474,7 @@ static void test_every_other_key_accepts_and_refuses(void **state)
         }
         for (int i = 0; good[i] || bad; i++) {
             const char *v = good[i] ? good[i] : bad;
-            char text[256];
+            char text[1024];
             snprintf(text, sizeof(text), "server = {\n  %s = %s;\n};\n", k->name, v);
             struct mux_options o;
             struct app_opts a;
