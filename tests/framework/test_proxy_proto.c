@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -831,10 +832,11 @@ static void test_haproxy_interop(void **state)
     size_t nfe = sizeof(fe) / sizeof(fe[0]);
     int backend = listen_on("127.0.0.1");
     assert_true(backend >= 0);
-    char cfg[] = "/tmp/mux-proxyproto-XXXXXX";
-    int cfd = mkstemp(cfg);
+    /* The config lives in a memfd haproxy inherits: no file left behind
+     * whatever happens to the test. */
+    int cfd = memfd_create("haproxy.cfg", 0);
     assert_true(cfd >= 0);
-    FILE *f = fdopen(cfd, "w");
+    FILE *f = fdopen(dup(cfd), "w");
     assert_non_null(f);
     fprintf(f, "global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 5s\n"
                "    timeout client 10s\n    timeout server 10s\n");
@@ -849,7 +851,10 @@ static void test_haproxy_interop(void **state)
                 fe[i].server);
     }
     fclose(f);
+    char cfg[64];
+    snprintf(cfg, sizeof(cfg), "/dev/fd/%d", cfd);
     struct mux_child hap = {.pid = start_haproxy(bin, cfg), .out_fd = -1};
+    close(cfd);
     long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
     for (size_t i = 0; i < nfe; i++) {
         if (fe[i].fd < 0)
@@ -867,7 +872,6 @@ static void test_haproxy_interop(void **state)
         close(client);
     }
     assert_int_not_equal(mux_child_stop(&hap, SIGTERM, 5000), -1);
-    unlink(cfg);
     for (size_t i = 0; i < nfe; i++)
         if (fe[i].fd >= 0)
             close(fe[i].fd);
