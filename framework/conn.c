@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "mux/log.h"
 #include "net.h"
+#include "proxy_proto.h"
 #include "server_priv.h"
 
 #define LINGER_MS 5000        /* how long a closed connection waits for the peer's FIN */
@@ -26,13 +27,14 @@
 #define ET_READS_PER_EVENT 16 /* edge-triggered read budget before yielding */
 #define DRAIN_READS 64        /* reads per connection per turn while shutting down */
 #define LINGER_READS 16       /* discarding reads per turn while lingering */
+#define PROXY_HEADER_MS 10000 /* a PROXY header must arrive within this (or the idle timeout) */
 
 static _Atomic uint64_t next_conn_id = 1;
 
 /* ---- states ---- */
 
 static const char *const state_names[] = {
-    [CONN_OPEN] = "OPEN",         [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
+    [CONN_PROXY_HEADER] = "PROXY_HEADER", [CONN_OPEN] = "OPEN",         [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
     [CONN_CLOSING] = "CLOSING",   [CONN_ABORTING] = "ABORTING", [CONN_LINGER] = "LINGER",
     [CONN_CLOSED] = "CLOSED",
 };
@@ -40,6 +42,7 @@ static const char *const state_names[] = {
 #define TO(s) (1u << (s))
 /* The transitions of conn.h, one row per state. */
 static const unsigned allowed[] = {
+    [CONN_PROXY_HEADER] = TO(CONN_OPEN) | TO(CONN_CLOSED),
     [CONN_OPEN] = TO(CONN_DRAINING) | TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) |
                   TO(CONN_ABORTING) | TO(CONN_CLOSED),
     [CONN_DRAINING] = TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) | TO(CONN_ABORTING) |
@@ -81,6 +84,8 @@ void mux__conn_assert_owner(const struct mux_conn *c)
 
 static void fail(struct mux_conn *c, int err);
 static void release(struct mux_conn *c);
+static void accepted(struct mux_conn *c);
+static void deliver(struct mux_conn *c);
 
 static void update_interest(struct mux_conn *c)
 {
@@ -171,6 +176,8 @@ static void release(struct mux_conn *c)
     w->pops->del(w->poller, c->fd);
     close(c->fd);
     c->fd = -1;
+    free(c->proxied);
+    c->proxied = NULL;
     mux_list_remove(&c->node);
     mux_list_add_tail(&w->dead, &c->node);
     w->local.open--;
@@ -219,7 +226,21 @@ void mux__conn_open(struct mux__worker *w, int fd)
         return;
     }
     c->interest = MUX_EV_READ;
+    if (w->opts->proxy_protocol) { /* on_accept waits for the header */
+        c->state = CONN_PROXY_HEADER;
+        unsigned t = w->opts->idle_timeout_ms;
+        mux__timers_arm(&w->timers, &c->timer,
+                        w->now_ms + (t && t < PROXY_HEADER_MS ? t : PROXY_HEADER_MS));
+        return;
+    }
     arm_idle_timer(c);
+    accepted(c);
+}
+
+/* The connection is the handler's from here: on_accept, then input. */
+static void accepted(struct mux_conn *c)
+{
+    struct mux__worker *w = c->w;
     if (mux_log_enabled(MUX_LOG_DEBUG)) {
         char peer[MUX_ADDR_MAX];
         mux_log(MUX_LOG_DEBUG, "conn %llu open: %s on worker %u", (unsigned long long)c->id,
@@ -227,7 +248,7 @@ void mux__conn_open(struct mux__worker *w, int fd)
     }
     c->flags |= CONN_ACCEPTED;
     if (w->handler->on_accept) {
-        rc = w->handler->on_accept(c);
+        int rc = w->handler->on_accept(c);
         if (rc != 0) {
             fail(c, rc > 0 ? rc : ECONNREFUSED);
             return;
@@ -235,6 +256,36 @@ void mux__conn_open(struct mux__worker *w, int fd)
     }
     if (w->stopping) /* handed over just before the shutdown began */
         mux__conn_drain(c);
+}
+
+/* PROXY_HEADER: is the header complete in what was read so far? Then the
+ * connection opens with the address it carries; a bad header closes it. */
+static void proxy_header(struct mux_conn *c)
+{
+    struct mux__proxy_result r;
+    int n = mux__proxy_parse(mux__inbuf_data(&c->in), c->in.len, &r);
+    if (n == 0)
+        return;
+    if (n < 0) {
+        mux_log(MUX_LOG_DEBUG, "conn %llu: no valid PROXY header: closed",
+                (unsigned long long)c->id);
+        end(c, EPROTO, END_RESET, "bad PROXY header");
+        return;
+    }
+    mux__inbuf_consume(&c->in, (size_t)n);
+    if (r.has_addrs) {
+        c->proxied = malloc(sizeof(*c->proxied));
+        if (!c->proxied) {
+            end(c, ENOMEM, END_RESET, "out of memory");
+            return;
+        }
+        c->proxied->addr = r.src;
+        c->proxied->len = r.src_len;
+    }
+    set_state(c, CONN_OPEN, "PROXY header");
+    c->last_active = c->w->now_ms;
+    arm_idle_timer(c);
+    accepted(c);
 }
 
 /* ---- the read path ---- */
@@ -262,6 +313,10 @@ static void deliver(struct mux_conn *c)
  * flushed (settle() decides when). */
 static void input_done(struct mux_conn *c)
 {
+    if (c->state == CONN_PROXY_HEADER) { /* gone before its header was complete */
+        end(c, ECONNRESET, END_FIN, "EOF before the PROXY header");
+        return;
+    }
     c->flags |= CONN_PEER_HUP | CONN_EOF_READ;
     set_state(c, CONN_INPUT_DONE, "peer FIN");
     deliver(c);
@@ -290,6 +345,8 @@ static enum read_result read_once(struct mux_conn *c)
         mux__inbuf_commit(&c->in, (size_t)n);
         c->w->local.bytes_in += (uint64_t)n;
         c->last_active = c->last_input = c->w->now_ms;
+        if (c->state == CONN_PROXY_HEADER)
+            proxy_header(c);
         deliver(c);
         if (!mux__conn_can_read(c))
             return READ_STOP;
@@ -468,6 +525,12 @@ static bool drained(struct mux_conn *c)
 static void settle(struct mux_conn *c)
 {
     switch ((enum mux__conn_state)c->state) {
+    case CONN_PROXY_HEADER:
+        if (c->w->stopping) { /* never handed to the app: nothing to answer */
+            end(c, ESHUTDOWN, END_FIN, "shutdown before the PROXY header");
+            return;
+        }
+        break;
     case CONN_OPEN:
         break;
     case CONN_DRAINING:
@@ -570,6 +633,9 @@ void mux__conn_timeout(struct mux_conn *c)
         return;
     case CONN_CLOSED:
         return;
+    case CONN_PROXY_HEADER:
+        end(c, ETIMEDOUT, END_RESET, "no PROXY header in time");
+        return;
     default:
         break;
     }
@@ -584,6 +650,8 @@ void mux__conn_timeout(struct mux_conn *c)
 
 void mux__conn_drain(struct mux_conn *c)
 {
+    if (c->state == CONN_PROXY_HEADER)
+        mux__worker_defer(c->w, c); /* settle() closes it */
     if (c->state != CONN_OPEN)
         return; /* half-closed, closing or closed: finishing anyway */
     set_state(c, CONN_DRAINING, "server shutdown");
@@ -675,6 +743,11 @@ MUX_API int mux_conn_peer(const struct mux_conn *c, struct sockaddr_storage *out
 {
     MUX_ASSERT_OWNER(c);
     *len = sizeof(*out);
+    if (c->proxied) { /* the client behind the load balancer */
+        memcpy(out, &c->proxied->addr, c->proxied->len);
+        *len = c->proxied->len;
+        return 0;
+    }
     if (c->fd < 0)
         return -EBADF;
     return getpeername(c->fd, (struct sockaddr *)out, len) < 0 ? -errno : 0;

@@ -4,6 +4,9 @@
  * set_state() in conn.c, which checks it against the table below and logs
  * it at debug level.
  *
+ *   PROXY_HEADER  server.proxy_protocol: reading the PROXY v1/v2 header that
+ *                 must open the connection; on_accept has not run yet, so a
+ *                 bad or missing header closes it without on_close.
  *   OPEN ........ reads and delivers input (unless READ_PAUSED by the app or
  *                 READ_BLOCKED by output above write_high_water), writes.
  *   DRAINING .... server shutdown: as OPEN, and closes once the output is
@@ -25,6 +28,7 @@
  *                 loop iteration, so events already fetched for it in the
  *                 same batch are recognised and dropped.
  *
+ *   PROXY_HEADER -> OPEN | CLOSED
  *   OPEN -> DRAINING | INPUT_DONE | CLOSING | ABORTING | CLOSED
  *   DRAINING -> INPUT_DONE | CLOSING | ABORTING | LINGER | CLOSED
  *   INPUT_DONE -> CLOSING | ABORTING | CLOSED
@@ -47,6 +51,7 @@
 #include "worker.h"
 
 enum mux__conn_state {
+    CONN_PROXY_HEADER,
     CONN_OPEN,
     CONN_DRAINING,
     CONN_INPUT_DONE,
@@ -87,6 +92,12 @@ struct mux_conn {
     uint64_t last_input;     /* worker clock at the last byte read */
     struct mux_list node;    /* in w->conns, then w->dead */
     struct mux_list pending; /* in w->pending while work is deferred */
+    struct mux__peer *proxied; /* the address a PROXY header carried, or NULL */
+};
+
+struct mux__peer {
+    struct sockaddr_storage addr;
+    socklen_t len;
 };
 
 /* Worker thread. Takes over an accepted fd: registers it, runs on_accept. */
@@ -114,7 +125,8 @@ void mux__conn_free(struct mux_conn *c);
 /* Input may be delivered to on_read now. */
 static inline bool mux__conn_can_deliver(const struct mux_conn *c)
 {
-    return c->state <= CONN_INPUT_DONE && !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
+    return c->state >= CONN_OPEN && c->state <= CONN_INPUT_DONE &&
+           !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
 }
 
 /* The socket should be read now. */
@@ -126,7 +138,7 @@ static inline bool mux__conn_can_read(const struct mux_conn *c)
 /* Output may still be queued (and on_writable may fire). */
 static inline bool mux__conn_can_send(const struct mux_conn *c)
 {
-    return c->state <= CONN_INPUT_DONE;
+    return c->state >= CONN_OPEN && c->state <= CONN_INPUT_DONE;
 }
 
 /* on_close has run. */
