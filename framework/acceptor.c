@@ -99,9 +99,12 @@ static void refuse(struct mux_server *s, int fd)
     close(fd); /* the client sees the connection closed at once */
 }
 
-static void accept_batch(struct mux_server *s, struct mux__listener *l, bool *woken)
+/* Accepts up to ACCEPTS_PER_LISTENER connections; returns how many it took
+ * off the queue (refused ones included). */
+static int accept_batch(struct mux_server *s, struct mux__listener *l, bool *woken)
 {
-    for (int i = 0; i < ACCEPTS_PER_LISTENER; i++) {
+    int i;
+    for (i = 0; i < ACCEPTS_PER_LISTENER; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
@@ -109,7 +112,7 @@ static void accept_batch(struct mux_server *s, struct mux__listener *l, bool *wo
             else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 mux_log(MUX_LOG_WARN, "accept on %s: %s", l->addr, strerror(errno));
             if (errno != EINTR && errno != ECONNABORTED)
-                return;
+                return i;
             continue;
         }
         if (!take_slot(s)) {
@@ -123,6 +126,20 @@ static void accept_batch(struct mux_server *s, struct mux__listener *l, bool *wo
             refuse(s, fd);
         }
     }
+    return i;
+}
+
+/* Stopping with SO_REUSEPORT: a new process shares the port and takes the
+ * new connections, but those already queued on our listener would be reset
+ * when it closes. Take them all (they are served within the grace period);
+ * with net.ipv4.tcp_migrate_req = 1 the kernel moves the few that complete
+ * their handshake after this to the other listener. */
+static void drain_queues(struct mux_server *s, bool *woken)
+{
+    for (unsigned i = 0; i < s->nlisteners; i++)
+        for (int rounds = 0; rounds < 64; rounds++)
+            if (accept_batch(s, &s->listeners[i], woken) < ACCEPTS_PER_LISTENER)
+                break;
 }
 
 static void *acceptor_run(void *arg)
@@ -136,8 +153,15 @@ static void *acceptor_run(void *arg)
         memset(woken, 0, sizeof(woken));
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
-            if (p == &stop_marker)
+            if (p == &stop_marker) {
+                if (s->opts.reuseport && !a->paused) {
+                    drain_queues(s, woken);
+                    for (unsigned k = 0; k < s->nworkers; k++)
+                        if (woken[k])
+                            mux__handoff_wake(&s->workers[k].handoff);
+                }
                 return NULL;
+            }
             if (p == &timer_marker) {
                 uint64_t ticks;
                 ssize_t r = read(a->timer_fd, &ticks, sizeof(ticks));
