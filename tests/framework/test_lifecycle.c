@@ -20,6 +20,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -708,6 +711,56 @@ static void test_second_stop_ends_grace(void **state)
     close(fd);
 }
 
+/* Debug builds: a mux_conn_* call off the owning worker's thread aborts
+ * at once (in a forked child, so the abort ends only the child). */
+#ifndef NDEBUG
+static _Atomic(struct mux_conn *) grabbed;
+
+static int grab_accept(struct mux_conn *c)
+{
+    atomic_store(&grabbed, c);
+    return 0;
+}
+
+static size_t grab_read(struct mux_conn *c, const char *data, size_t len)
+{
+    return len;
+}
+#endif
+
+static void test_off_thread_call_aborts(void **state)
+{
+#ifdef NDEBUG
+    skip(); /* the owner check is a debug-build assertion */
+#else
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct mux_options o;
+        mux_options_init(&o);
+        snprintf(o.listen[0], sizeof(o.listen[0]), "127.0.0.1:0");
+        o.workers = 1;
+        o.log_level = MUX_LOG_ERROR;
+        static const struct mux_handler h = {.on_accept = grab_accept, .on_read = grab_read};
+        struct test_server srv;
+        if (test_server_start(&srv, &o, &h, NULL) < 0)
+            _exit(3);
+        int fd = mux_connect_tcp(srv.host, srv.port);
+        long long deadline = mux_now_ms() + 5000;
+        while (!atomic_load(&grabbed) && mux_now_ms() < deadline)
+            sched_yield();
+        if (fd < 0 || !atomic_load(&grabbed))
+            _exit(4);
+        mux_conn_close(atomic_load(&grabbed)); /* the wrong thread: must abort */
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+#endif
+}
+
 int main(void)
 {
     const char *only = getenv("MUX_TEST_ONLY"); /* run one test by name */
@@ -729,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_one_huge_send),
         cmocka_unit_test(test_shutdown_never_loses_silently),
         cmocka_unit_test(test_second_stop_ends_grace),
+        cmocka_unit_test(test_off_thread_call_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
