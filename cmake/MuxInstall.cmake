@@ -43,3 +43,12 @@ configure_file(docs/man/mux.3.in ${MUX_MAN_DIR}/man3/mux.3 @ONLY)
 configure_file(docs/man/mux.conf.5.in ${MUX_MAN_DIR}/man5/mux.conf.5 @ONLY)
 install(FILES ${MUX_MAN_DIR}/man3/mux.3 DESTINATION ${CMAKE_INSTALL_MANDIR}/man3)
 install(FILES ${MUX_MAN_DIR}/man5/mux.conf.5 DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
+
+# The systemd unit template (mux@echo, mux@httpd, ...), with this prefix's
+# program directory and config directory (/usr/bin and /etc/mux for the
+# .deb's /usr), under <prefix>/lib/systemd/system, which systemd searches
+# for /usr and /usr/local alike.
+set(MUX_UNIT_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
+set(MUX_UNIT_CONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/mux)
+configure_file(packaging/systemd/mux@.service.in ${PROJECT_BINARY_DIR}/systemd/mux@.service @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/systemd/mux@.service DESTINATION lib/systemd/system)

@@ -58,12 +58,17 @@ libdir=/usr/lib/$multiarch
 want=("$libdir/libmux.so" "$libdir/libmux.so.0" "$libdir/libmux.a" "$libdir/pkgconfig/mux.pc"
       "$libdir/cmake/mux/mux-config.cmake" /usr/include/mux/mux.h /usr/include/mux/conn.h
       /usr/share/doc/mux/examples/mux.conf /usr/share/doc/mux/examples/httpd.conf
-      /usr/share/man/man3/mux.3 /usr/share/man/man5/mux.conf.5)
+      /usr/share/man/man3/mux.3 /usr/share/man/man5/mux.conf.5
+      "/usr/lib/systemd/system/mux@.service")
 for p in "${programs[@]}"; do want+=("/usr/bin/$p" "/usr/share/man/man1/$p.1"); done
 for f in "${want[@]}"; do
     grep -qxF "$f" "$work/contents" || fail "$f is not in the package"
 done
 echo "all ${#want[@]} expected paths present"
+# The unit runs the packaged programs with the configs in /etc/mux.
+dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/system/mux@.service \
+    | grep -qxF 'ExecStart=/usr/bin/mux-%i -c /etc/mux/%i.conf' \
+    || fail "the packaged mux@.service does not run /usr/bin/mux-%i -c /etc/mux/%i.conf"
 
 echo "== dpkg -i"
 installed=1
