@@ -97,23 +97,26 @@ static void test_drop_caught_by_timeout(void **state)
     assert_true(r.verify_failures >= r.timeouts);
 }
 
+/* The server stops answering after ten replies per connection: the reply
+ * timeout (well inside -d) catches it. */
 static void test_stall_times_out(void **state)
 {
     const char *srv[] = {"--stall-after", "1000", NULL};
-    const char *args[] = {"-c", "2", "-s", "100", "-d", "1", "--timeout", fx_valgrind() ? "3" : "0.3",
-                          NULL};
+    const char *args[] = {"-c",        "2", "-s", "100", "-d", fx_valgrind() ? "5" : "1",
+                          "--timeout", fx_valgrind() ? "3" : "0.3", NULL};
     struct res r = fx_broken_run(srv, args, 1);
     assert_true(r.timeouts > 0);
 }
 
+/* Content-Length and chunked bodies pass; a short body fails. Two threads:
+ * the reference body fetched by one connection gates both. */
 static void test_http_modes(void **state)
 {
     const char *cl[] = {"--http", "1000", NULL};
     const char *chunked[] = {"--http", "777", "--chunked", NULL};
     const char *bad[] = {"--http", "1000", "--bad-len-every", "7", NULL};
-    const char *args[] = {"--proto", "http", "--path", "/index.html", "-c",
-                          "4",       "-p",   "3",      "-n",          fx_valgrind() ? "100" : "5000",
-                          NULL};
+    const char *args[] = {"--proto", "http", "--path", "/index.html", "-c", "4", "-t", "2",
+                          "-p", "3", "-n", fx_valgrind() ? "100" : "5000", NULL};
     struct res r = fx_broken_run(cl, args, 0);
     assert_true(r.requests == (fx_valgrind() ? 100 : 5000));
     fx_broken_run(chunked, args, 0);
