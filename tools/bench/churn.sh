@@ -16,7 +16,9 @@
 #   tools/bench/churn.sh [RUNS] [SECONDS] [mux-stress args...]
 # Defaults: 5 runs of 5 s, -c 16 -s 64. Environment: BUILD (build tree,
 # default build-rel), CSV (append one row per run to this file), LABEL (the
-# config column in the CSV, default the mux-stress args).
+# config column in the CSV, default the mux-stress args), QUIET (also print
+# medians over only the runs where the rest of the machine used at most this
+# many percent of a core: on a shared machine those are the comparable ones).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-5}
@@ -83,13 +85,31 @@ for r in $(seq "$RUNS"); do
         run_one "${SERVERS[$(((r - 1 + k) % n))]}" "$r"
     done
 done
-col() { awk -v k="$2" '{print $k}' "$BENCH_TMP/$1.all" | median; }
-base=$(col epoll 1)
-printf '\nmux-stress --reconnect 1 %s, %d runs of %ss (medians)\n' "${ARGS[*]}" "$RUNS" "$SECS"
-printf '%-9s %9s %7s %11s %11s %11s %8s %8s %10s\n' server conn/s ratio connect_p50 connect_p99 \
-    request_p50 client% server% us/conn
-for name in "${SERVERS[@]}"; do
-    printf '%-9s %9.0f %7.2f %11.1f %11.1f %11.1f %8.1f %8.1f %10.2f\n' "$name" "$(col "$name" 1)" \
-        "$(echo "$(col "$name" 1) / $base" | bc -l)" "$(col "$name" 2)" "$(col "$name" 3)" \
-        "$(col "$name" 4)" "$(col "$name" 6)" "$(col "$name" 7)" "$(col "$name" 8)"
-done
+# medians of column $2 of server $1's runs, only those with rest <= $3 (if given)
+col() {
+    awk -v k="$2" -v q="${3:-}" 'q == "" || $9 <= q {print $k}' "$BENCH_TMP/$1.all" | median
+}
+count() { awk -v q="${2:-}" 'q == "" || $9 <= q' "$BENCH_TMP/$1.all" | wc -l; }
+table() { # [quiet%]
+    local q=${1:-} base
+    base=$(col epoll 1 "$q")
+    printf '%-9s %3s %9s %7s %11s %11s %11s %8s %8s %10s %6s\n' server n conn/s ratio \
+        connect_p50 connect_p99 request_p50 client% server% us/conn rest%
+    for name in "${SERVERS[@]}"; do
+        if [ "$(count "$name" "$q")" -eq 0 ] || [ -z "$base" ]; then
+            printf '%-9s %3d (no runs)\n' "$name" 0
+            continue
+        fi
+        printf '%-9s %3d %9.0f %7.2f %11.1f %11.1f %11.1f %8.1f %8.1f %10.2f %6.1f\n' "$name" \
+            "$(count "$name" "$q")" "$(col "$name" 1 "$q")" \
+            "$(echo "$(col "$name" 1 "$q") / $base" | bc -l)" "$(col "$name" 2 "$q")" \
+            "$(col "$name" 3 "$q")" "$(col "$name" 4 "$q")" "$(col "$name" 6 "$q")" \
+            "$(col "$name" 7 "$q")" "$(col "$name" 8 "$q")" "$(col "$name" 9 "$q")"
+    done
+}
+printf '\nmux-stress --reconnect 1 %s, %d runs of %ss, medians of all runs\n' "${ARGS[*]}" "$RUNS" "$SECS"
+table
+if [ -n "${QUIET:-}" ]; then
+    printf '\nmedians of the quiet runs only (rest of the machine <= %s%% of a core)\n' "$QUIET"
+    table "$QUIET"
+fi

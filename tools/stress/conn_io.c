@@ -1,7 +1,9 @@
 /* conn_io.c - the hot path of a load thread: queue requests into a
  * connection's ring (no allocation), write them with one writev per
  * connection per event batch, read replies into the thread's shared buffer
- * and verify them as they stream in, recording latency per completed reply. */
+ * and verify them as they stream in, recording latency per completed reply;
+ * hand a connection to conn_end() when its --reconnect share is answered, the
+ * server announced a close, or it reset or closed the connection. */
 #include "client.h"
 
 #include <errno.h>

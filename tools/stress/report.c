@@ -217,10 +217,11 @@ void report_summary(FILE *f, const struct result *r)
             r->req_per_sec, r->bytes_per_sec / 1e6,
             r->elapsed > 0 ? (double)t->bytes_tx / r->elapsed / 1e6 : 0.0);
     summary_latency(f, "latency", &t->hist, true);
-    fprintf(f, "  connects   %llu in %.2f s: %.1f connections/s\n",
-            (unsigned long long)t->connects, r->elapsed, r->conns_per_sec);
-    if (t->connects)
+    if (o->reconnect || t->connects > (uint64_t)o->conns + o->idle) { /* reconnections */
+        fprintf(f, "  connects   %llu in %.2f s: %.1f connections/s\n",
+                (unsigned long long)t->connects, r->elapsed, r->conns_per_sec);
         summary_latency(f, "connect", &t->conn_hist, false);
+    }
     fprintf(f,
             "  errors     verify failures %llu (timeouts %llu), lost requests %llu (%llu "
             "unanswered at the end)\n",
