@@ -129,7 +129,7 @@ static void test_corrupt_one_byte(void **state)
     struct res r = fx_broken_run(srv, args, 1);
     assert_true(r.verify_failures == 1);
     assert_non_null(strstr(fx_out, "verify failed on connection"));
-    assert_non_null(strstr(fx_out, "1 replies failed verification"));
+    assert_non_null(strstr(fx_out, "FAIL: 1 reply failed verification (0 timeouts)"));
     /* --allow-errors never excuses a wrong byte */
     const char *allow[] = {"-c", "4", "-p", "4", "-s", "100", "--allow-errors",
                            "-n", fx_count("20000", "200"), NULL};

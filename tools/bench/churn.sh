@@ -28,6 +28,10 @@ ARGS=("$@")
 [ ${#ARGS[@]} -eq 0 ] && ARGS=(-c 16 -s 64)
 LABEL=${LABEL:-${ARGS[*]}}
 . tools/bench/lib.sh
+# A directory of our own (not /tmp/muxbench.*, which other scripts may sweep):
+# lib.sh's exit trap removes whatever BENCH_TMP names when we leave.
+rmdir "$BENCH_TMP"
+BENCH_TMP=$(mktemp -d /tmp/mux-churn.XXXXXX)
 declare -A CMD=(
     [epoll]="$B/tools/bench/epoll_echo 127.0.0.1:0"
     [mux-echo]="$B/apps/mux-echo -w 1 -l 127.0.0.1:0 --log-level warn"

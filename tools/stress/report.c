@@ -135,6 +135,11 @@ void report_csv_row(FILE *f, double elapsed, double interval, const struct total
     free(d);
 }
 
+static const char *s_if(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 int report_verdict(const struct result *r, char *why, size_t size)
 {
     const struct totals *t = &r->t;
@@ -142,22 +147,24 @@ int report_verdict(const struct result *r, char *why, size_t size)
     bool allow = r->o->allow_errors;
     why[0] = '\0';
     if (t->verify_failures)
-        put(why, size, &len, "; %llu replies failed verification (%llu timeouts)",
-            (unsigned long long)t->verify_failures, (unsigned long long)t->timeouts);
+        put(why, size, &len, "; %llu repl%s failed verification (%llu timeout%s)",
+            (unsigned long long)t->verify_failures, t->verify_failures == 1 ? "y" : "ies",
+            (unsigned long long)t->timeouts, s_if(t->timeouts));
     if (t->lost_at_end)
-        put(why, size, &len, "; %llu requests still unanswered when the run ended",
-            (unsigned long long)t->lost_at_end);
+        put(why, size, &len, "; %llu request%s still unanswered when the run ended",
+            (unsigned long long)t->lost_at_end, s_if(t->lost_at_end));
     if (!allow && t->lost > t->lost_at_end)
-        put(why, size, &len, "; %llu requests lost (sent, never answered)",
-            (unsigned long long)(t->lost - t->lost_at_end));
+        put(why, size, &len, "; %llu request%s lost (sent, never answered)",
+            (unsigned long long)(t->lost - t->lost_at_end), s_if(t->lost - t->lost_at_end));
     if (!allow && t->resets)
-        put(why, size, &len, "; %llu connections reset by the server",
-            (unsigned long long)t->resets);
+        put(why, size, &len, "; %llu connection%s reset by the server",
+            (unsigned long long)t->resets, s_if(t->resets));
     if (!allow && t->closed)
-        put(why, size, &len, "; %llu connections closed by the server with replies owed",
-            (unsigned long long)t->closed);
+        put(why, size, &len, "; %llu connection%s closed by the server with replies owed",
+            (unsigned long long)t->closed, s_if(t->closed));
     if (!allow && t->connect_errors)
-        put(why, size, &len, "; %llu connect errors", (unsigned long long)t->connect_errors);
+        put(why, size, &len, "; %llu connect error%s", (unsigned long long)t->connect_errors,
+            s_if(t->connect_errors));
     if (t->requests == 0)
         put(why, size, &len, "; nothing was measured");
     if (len == 0) {
