@@ -7,12 +7,11 @@
  *   --flip-every N   XOR 0x01 into every Nth byte of each connection's reply
  *   --drop-every N   drop every Nth byte (--drop: N = 1000)
  *   --stall-after N  stop answering a connection after N reply bytes
- *   --reset-every N  reset (RST) each connection after N reply bytes (http:
- *                    N responses)
- *   --fin-after N    answer N reply bytes (http: N responses) of each
+ *   --reset-every N  answer N reply bytes (http: N responses) of each
  *                    connection, then, once a request beyond them arrived,
- *                    close it (FIN) with that request owed; the rest of the
- *                    input is read and dropped
+ *                    reset it (RST) with that request owed
+ *   --fin-after N    the same, but close it (FIN); the rest of the input is
+ *                    read and dropped
  *   --die-after N    the whole process dies (SIGKILL) after N reply bytes
  *                    (http: N responses) in total
  *   --silent         accept connections and never read or answer (a stall)
@@ -57,7 +56,7 @@ struct bconn {
     unsigned long long replies; /* http responses sent */
     unsigned crlf;              /* http: progress through "\r\n\r\n" */
     bool reading;
-    bool finned; /* --fin-after: FIN sent; input is now read and dropped */
+    bool cut; /* past its --fin-after/--reset-every quota: answers nothing more */
     struct bconn *prev, *next; /* all connections, freed at exit */
 };
 
@@ -66,6 +65,12 @@ static int g_ep;
 static struct bconn *g_conns;
 static unsigned long long g_flip_pos; /* --flip-once: reply bytes of the whole run */
 static unsigned long long g_die_pos;  /* --die-after: reply bytes (http: responses), all */
+
+/* The reply quota of --fin-after / --reset-every (0 = none). */
+static unsigned long quota(void)
+{
+    return g.fin ? g.fin : g.reset;
+}
 
 /* How far a connection's replies got, in the unit of the fault flags. */
 static unsigned long long progress(const struct bconn *c)
@@ -93,7 +98,7 @@ static int out_append(struct bconn *c, const char *p, size_t n)
  * chunk is copied whole (it serves as the trivial server for the ceiling). */
 static void stream_reply(struct bconn *c, char *p, size_t n)
 {
-    if (!g.flip && !g.drop && !g.stall && !g.fin && !g.flip_once) {
+    if (!g.flip && !g.drop && !g.stall && !quota() && !g.flip_once) {
         for (size_t i = 0; g.upper && i < n; i++)
             if (p[i] >= 'a' && p[i] <= 'z')
                 p[i] = (char)(p[i] - 32);
@@ -103,8 +108,8 @@ static void stream_reply(struct bconn *c, char *p, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         char b = p[i];
-        if (g.fin && c->rx_pos >= g.fin) {
-            c->finned = true; /* a request beyond the answered ones arrived */
+        if (quota() && c->rx_pos >= quota()) {
+            c->cut = true; /* a request beyond the answered ones arrived */
             return;
         }
         c->rx_pos++;
@@ -126,8 +131,8 @@ static void http_response(struct bconn *c)
 {
     char head[160];
     long len = g.http_len;
-    if (g.fin && c->replies >= g.fin) {
-        c->finned = true;
+    if (quota() && c->replies >= quota()) {
+        c->cut = true;
         return;
     }
     c->replies++;
@@ -172,7 +177,7 @@ static void http_response(struct bconn *c)
 static void http_input(struct bconn *c, const char *p, size_t n)
 {
     static const char end[] = "\r\n\r\n";
-    for (size_t i = 0; i < n && !c->finned; i++) {
+    for (size_t i = 0; i < n && !c->cut; i++) {
         c->crlf = p[i] == end[c->crlf] ? c->crlf + 1 : (p[i] == '\r' ? 1 : 0);
         if (c->crlf == 4) {
             c->crlf = 0;
@@ -230,12 +235,12 @@ static bool flush_out(struct bconn *c)
         memmove(c->out, c->out + w, c->out_len - (size_t)w);
         c->out_len -= (size_t)w;
     }
-    if (g.reset && progress(c) >= g.reset) {
-        drop_conn(c, true);
+    if (c->cut && c->out_len == 0 && g.reset) {
+        drop_conn(c, true); /* RST, with the request beyond the quota owed */
         return false;
     }
-    if (c->finned && c->out_len == 0)
-        shutdown(c->fd, SHUT_WR); /* again on later input: harmless */
+    if (c->cut && c->out_len == 0)
+        shutdown(c->fd, SHUT_WR); /* FIN; again on later input: harmless */
     c->reading = c->out_len < MAX_OUT;
     set_events(c);
     return true;
@@ -255,8 +260,8 @@ static void on_event(struct bconn *c, uint32_t events)
             return;
         }
         unsigned long long before = progress(c);
-        if (n > 0 && c->finned)
-            ; /* after the FIN: read and dropped */
+        if (n > 0 && c->cut)
+            ; /* past the quota: read and dropped */
         else if (n > 0 && g.http_len >= 0)
             http_input(c, buf, (size_t)n);
         else if (n > 0)
