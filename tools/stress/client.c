@@ -99,7 +99,8 @@ static void housekeep(struct sthread *th)
     for (uint32_t i = 0; i < th->nall; i++) {
         struct sconn *c = &th->conns[i];
         check_timeout(th, c);
-        if (c->state == CS_WAIT && th->phase == PH_RUN && c->retry_at <= th->now)
+        if (c->state == CS_WAIT && th->phase == PH_RUN && th->budget != 0 &&
+            c->retry_at <= th->now)
             conn_start(th, c);
         dead += c->state == CS_DEAD && !c->idle;
     }

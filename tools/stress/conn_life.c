@@ -204,6 +204,6 @@ void conn_end(struct sthread *th, struct sconn *c, enum conn_end why)
     c->fails = 0;
     c->state = CS_WAIT;
     c->retry_at = th->now;
-    if (th->phase == PH_RUN)
+    if (th->phase == PH_RUN && th->budget != 0) /* a spent -n opens nothing new */
         conn_start(th, c);
 }
