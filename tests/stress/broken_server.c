@@ -7,9 +7,20 @@
  *   --flip-every N   XOR 0x01 into every Nth byte of each connection's reply
  *   --drop-every N   drop every Nth byte (--drop: N = 1000)
  *   --stall-after N  stop answering a connection after N reply bytes
- *   --reset-every N  reset (RST) each connection after N reply bytes
+ *   --reset-every N  answer N reply bytes (http: N responses) of each
+ *                    connection, then, once a request beyond them arrived,
+ *                    reset it (RST) with that request owed
+ *   --fin-after N    the same, but close it (FIN); the rest of the input is
+ *                    read and dropped
+ *   --die-after N    the whole process dies (SIGKILL) after N reply bytes
+ *                    (http: N responses) in total
+ *   --silent         accept connections and never read or answer (a stall)
+ *   --flip-once N    XOR 0x01 into the Nth reply byte of the whole run, once
  *   --chunked        http: send bodies chunked
  *   --bad-len-every N http: every Nth response has a body one byte short
+ *   --bad-body-every N http: every Nth response has one body byte changed
+ *                    (same length)
+ *   --http-file F    http: the body is the contents of F (--http LEN ignored)
  * Prints "listening on 127.0.0.1:PORT" like the mux servers; exits 0 on
  * SIGTERM or SIGINT. Test code only: small and simple, not fast. */
 #include <arpa/inet.h>
@@ -31,9 +42,10 @@
 #define MAX_OUT (4u << 20) /* stop reading a connection above this backlog */
 
 struct opts {
-    bool upper, chunked;
+    bool upper, chunked, silent;
     long http_len; /* -1: not http */
-    unsigned long flip, drop, stall, reset, bad_len;
+    unsigned long flip, drop, stall, reset, bad_len, fin, die, flip_once, bad_body;
+    char *body; /* http: the body of every response (http_len bytes) */
 };
 
 struct bconn {
@@ -44,12 +56,27 @@ struct bconn {
     unsigned long long replies; /* http responses sent */
     unsigned crlf;              /* http: progress through "\r\n\r\n" */
     bool reading;
+    bool cut; /* past its --fin-after/--reset-every quota: answers nothing more */
     struct bconn *prev, *next; /* all connections, freed at exit */
 };
 
 static struct opts g;
 static int g_ep;
 static struct bconn *g_conns;
+static unsigned long long g_flip_pos; /* --flip-once: reply bytes of the whole run */
+static unsigned long long g_die_pos;  /* --die-after: reply bytes (http: responses), all */
+
+/* The reply quota of --fin-after / --reset-every (0 = none). */
+static unsigned long quota(void)
+{
+    return g.fin ? g.fin : g.reset;
+}
+
+/* How far a connection's replies got, in the unit of the fault flags. */
+static unsigned long long progress(const struct bconn *c)
+{
+    return g.http_len >= 0 ? c->replies : c->rx_pos;
+}
 
 static int out_append(struct bconn *c, const char *p, size_t n)
 {
@@ -71,7 +98,7 @@ static int out_append(struct bconn *c, const char *p, size_t n)
  * chunk is copied whole (it serves as the trivial server for the ceiling). */
 static void stream_reply(struct bconn *c, char *p, size_t n)
 {
-    if (!g.flip && !g.drop && !g.stall) {
+    if (!g.flip && !g.drop && !g.stall && !quota() && !g.flip_once) {
         for (size_t i = 0; g.upper && i < n; i++)
             if (p[i] >= 'a' && p[i] <= 'z')
                 p[i] = (char)(p[i] - 32);
@@ -81,9 +108,15 @@ static void stream_reply(struct bconn *c, char *p, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         char b = p[i];
+        if (quota() && c->rx_pos >= quota()) {
+            c->cut = true; /* a request beyond the answered ones arrived */
+            return;
+        }
         c->rx_pos++;
         if (g.stall && c->rx_pos > g.stall)
             return;
+        if (g.flip_once && ++g_flip_pos == g.flip_once)
+            b ^= 0x01;
         if (g.upper && b >= 'a' && b <= 'z')
             b = (char)(b - 32);
         if (g.flip && c->rx_pos % g.flip == 0)
@@ -98,13 +131,19 @@ static void http_response(struct bconn *c)
 {
     char head[160];
     long len = g.http_len;
+    if (quota() && c->replies >= quota()) {
+        c->cut = true;
+        return;
+    }
     c->replies++;
     if (g.bad_len && c->replies % g.bad_len == 0 && len > 0)
         len--;
     char *body = malloc((size_t)len + 1);
     if (!body)
         return;
-    memset(body, 'x', (size_t)len);
+    memcpy(body, g.body, (size_t)len);
+    if (g.bad_body && c->replies % g.bad_body == 0 && len > 0)
+        body[len / 2] ^= 0x20;
     if (g.chunked) {
         int n =
             snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -119,7 +158,7 @@ static void http_response(struct bconn *c)
         if (len - half > 0) {
             n = snprintf(head, sizeof(head), "%lX\r\n", len - half);
             out_append(c, head, (size_t)n);
-            out_append(c, body, (size_t)(len - half));
+            out_append(c, body + half, (size_t)(len - half));
             out_append(c, "\r\n", 2);
         }
         out_append(c, "0\r\nX-Trailer: t\r\n\r\n", 19);
@@ -138,7 +177,7 @@ static void http_response(struct bconn *c)
 static void http_input(struct bconn *c, const char *p, size_t n)
 {
     static const char end[] = "\r\n\r\n";
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !c->cut; i++) {
         c->crlf = p[i] == end[c->crlf] ? c->crlf + 1 : (p[i] == '\r' ? 1 : 0);
         if (c->crlf == 4) {
             c->crlf = 0;
@@ -171,6 +210,17 @@ static void set_events(struct bconn *c)
     epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* --die-after: the process dies like a crashed server (the kernel closes
+ * every socket: FIN, or RST where input was unread). */
+static void count_out(struct bconn *c, unsigned long long before)
+{
+    if (g.die) {
+        g_die_pos += progress(c) - before;
+        if (g_die_pos >= g.die)
+            raise(SIGKILL);
+    }
+}
+
 /* Writes what it can. false when the connection was dropped. */
 static bool flush_out(struct bconn *c)
 {
@@ -185,10 +235,12 @@ static bool flush_out(struct bconn *c)
         memmove(c->out, c->out + w, c->out_len - (size_t)w);
         c->out_len -= (size_t)w;
     }
-    if (g.reset && c->rx_pos >= g.reset) {
-        drop_conn(c, true);
+    if (c->cut && c->out_len == 0 && g.reset) {
+        drop_conn(c, true); /* RST, with the request beyond the quota owed */
         return false;
     }
+    if (c->cut && c->out_len == 0)
+        shutdown(c->fd, SHUT_WR); /* FIN; again on later input: harmless */
     c->reading = c->out_len < MAX_OUT;
     set_events(c);
     return true;
@@ -197,16 +249,24 @@ static bool flush_out(struct bconn *c)
 static void on_event(struct bconn *c, uint32_t events)
 {
     char buf[65536];
+    if (!c->reading && (events & (EPOLLHUP | EPOLLERR))) {
+        drop_conn(c, false); /* not reading (--silent): the peer is gone */
+        return;
+    }
     if (c->reading && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         ssize_t n = read(c->fd, buf, sizeof(buf));
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             drop_conn(c, false);
             return;
         }
-        if (n > 0 && g.http_len >= 0)
+        unsigned long long before = progress(c);
+        if (n > 0 && c->cut)
+            ; /* past the quota: read and dropped */
+        else if (n > 0 && g.http_len >= 0)
             http_input(c, buf, (size_t)n);
         else if (n > 0)
             stream_reply(c, buf, (size_t)n);
+        count_out(c, before);
     }
     flush_out(c);
 }
@@ -225,14 +285,45 @@ static void on_accept(int lfd)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
-        c->reading = true;
+        c->reading = !g.silent;
         c->next = g_conns;
         if (g_conns)
             g_conns->prev = c;
         g_conns = c;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev);
+        struct epoll_event ev = {.events = g.silent ? 0 : EPOLLIN, .data.ptr = c};
+        epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev); /* --silent: watched for nothing */
     }
+}
+
+/* --http-file: the body of every response. */
+static int load_body(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    free(g.body);
+    g.body = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (g.body = malloc((size_t)n + 1)) &&
+        fread(g.body, 1, (size_t)n, f) == (size_t)n)
+        g.http_len = n;
+    else
+        n = -1;
+    fclose(f);
+    return n < 0 ? -1 : 0;
+}
+
+/* --http LEN without --http-file: a body of letters, a-z repeating. */
+static int make_body(void)
+{
+    if (g.http_len < 0 || g.body)
+        return 0;
+    g.body = malloc((size_t)g.http_len + 1);
+    if (!g.body)
+        return -1;
+    for (long i = 0; i < g.http_len; i++)
+        g.body[i] = (char)('a' + i % 26);
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port)
@@ -246,6 +337,12 @@ static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port
                                        {"stall-after", required_argument, NULL, 's'},
                                        {"reset-every", required_argument, NULL, 'r'},
                                        {"bad-len-every", required_argument, NULL, 'b'},
+                                       {"fin-after", required_argument, NULL, 'F'},
+                                       {"die-after", required_argument, NULL, 'X'},
+                                       {"silent", no_argument, NULL, 'S'},
+                                       {"flip-once", required_argument, NULL, 'o'},
+                                       {"bad-body-every", required_argument, NULL, 'B'},
+                                       {"http-file", required_argument, NULL, 'P'},
                                        {NULL, 0, NULL, 0}};
     int ch;
     g.http_len = -1;
@@ -266,7 +363,8 @@ static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port
             g.upper = true;
             break;
         case 'H':
-            g.http_len = atol(optarg);
+            if (!g.body)
+                g.http_len = atol(optarg);
             break;
         case 'k':
             g.chunked = true;
@@ -289,11 +387,30 @@ static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port
         case 'b':
             g.bad_len = strtoul(optarg, NULL, 10);
             break;
+        case 'F':
+            g.fin = strtoul(optarg, NULL, 10);
+            break;
+        case 'X':
+            g.die = strtoul(optarg, NULL, 10);
+            break;
+        case 'S':
+            g.silent = true;
+            break;
+        case 'o':
+            g.flip_once = strtoul(optarg, NULL, 10);
+            break;
+        case 'B':
+            g.bad_body = strtoul(optarg, NULL, 10);
+            break;
+        case 'P':
+            if (load_body(optarg) < 0)
+                return -1;
+            break;
         default:
             return -1;
         }
     }
-    return 0;
+    return make_body();
 }
 
 static int listen_on(const char *host, int port)
@@ -339,7 +456,7 @@ int main(int argc, char **argv)
     int port = 0;
     if (parse_args(argc, argv, host, sizeof(host), &port) < 0) {
         fprintf(stderr, "usage: broken_server [-l 127.0.0.1:PORT] [--upper | --http LEN "
-                        "[--chunked]] [fault flags]\n");
+                        "[--chunked] [--http-file F]] [fault flags]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -366,6 +483,7 @@ int main(int argc, char **argv)
             if (evs[i].data.ptr == &sfd) {
                 while (g_conns)
                     drop_conn(g_conns, false);
+                free(g.body);
                 close(g_ep);
                 close(lfd);
                 close(sfd);

@@ -1,12 +1,12 @@
-/* client.c - the event loop of one load thread and the life cycle of its
- * connections: non-blocking connect completed on EPOLLOUT (SO_ERROR checked),
- * reconnect with back-off after errors, reply timeouts, the run phases
- * (run -> drain -> done) and open-loop pacing. Bytes move in conn_io.c. */
+/* client.c - the event loop of one load thread: wait, dispatch, open-loop
+ * pacing, one flush per connection per batch, housekeeping (reply and
+ * connect timeouts, reconnects), and the run phases run -> drain -> done.
+ * The drain is bounded (options_drain_grace() after -d or a signal,
+ * --timeout after the last -n request), so a run always ends whatever the
+ * server does. Connections live in conn_life.c, bytes move in conn_io.c. */
 #include "client.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,133 +17,27 @@
 #include "clock.h"
 
 #define MAX_EVENTS 256
-#define HOUSE_NS (50 * NS_PER_MS)      /* timeouts and retries checked this often */
-#define RETRY_BASE_NS (50 * NS_PER_MS) /* connect back-off: 50 ms doubling ... */
-#define RETRY_MAX_NS NS_PER_SEC        /* ... up to 1 s */
-#define MAX_CONNECT_FAILS 5            /* -n runs give a connection up after this */
+#define HOUSE_NS (50 * NS_PER_MS) /* timeouts and retries checked this often */
 #define RBUF_SIZE (128 * 1024)
 
-static int reports_left = 10; /* verification failure messages */
-static int connect_reports_left = 3;
+static char go_marker; /* epoll data of the go eventfd (the stop one is NULL) */
 
-static bool take_report(int *left)
+static void refill_all(struct sthread *th)
 {
-    if (__atomic_load_n(left, __ATOMIC_RELAXED) < 0)
-        return false;
-    int n = __atomic_fetch_sub(left, 1, __ATOMIC_RELAXED);
-    if (n == 0)
-        fprintf(stderr, "mux-stress: (further messages of this kind suppressed)\n");
-    return n > 0;
+    for (uint32_t i = 0; i < th->nbusy; i++)
+        if (th->conns[i].state == CS_UP)
+            conn_refill(th, &th->conns[i]);
 }
 
-bool client_may_report(void)
+void client_ref_ready(struct sthread *th)
 {
-    return take_report(&reports_left);
-}
-
-static void epoll_set(struct sthread *th, struct sconn *c, int op, uint32_t events)
-{
-    struct epoll_event ev = {.events = events, .data.ptr = c};
-    epoll_ctl(th->epfd, op, c->fd, &ev);
-}
-
-void conn_set_out(struct sthread *th, struct sconn *c, bool on)
-{
-    if (c->want_out == on)
+    if (th->ref_seen)
         return;
-    c->want_out = on;
-    epoll_set(th, c, EPOLL_CTL_MOD, EPOLLIN | (on ? EPOLLOUT : 0));
-}
-
-static void close_fd(struct sthread *th, struct sconn *c)
-{
-    if (c->fd >= 0)
-        close(c->fd); /* also leaves the epoll set */
-    c->fd = -1;
-    c->want_out = false;
-}
-
-static void connect_failed(struct sthread *th, struct sconn *c, int err)
-{
-    close_fd(th, c);
-    stat_add(&th->st.connect_errors, 1);
-    if (take_report(&connect_reports_left))
-        fprintf(stderr, "mux-stress: connect to %s: %s\n", th->o->target, strerror(err));
-    c->fails++;
-    if (c->fails >= MAX_CONNECT_FAILS && th->end_time == UINT64_MAX) {
-        c->state = CS_DEAD;
-        return;
-    }
-    uint64_t backoff = RETRY_BASE_NS << (c->fails < 6 ? c->fails - 1 : 5);
-    c->state = CS_WAIT;
-    c->retry_at = th->now + (backoff < RETRY_MAX_NS ? backoff : RETRY_MAX_NS);
-}
-
-static void on_connected(struct sthread *th, struct sconn *c)
-{
-    c->state = CS_UP;
-    c->fails = 0;
-    c->since = th->now;
-    ring_clear(&c->ring);
-    proto_rx_reset(&c->rx);
-    stat_add(&th->st.conns_up, 1);
-    conn_refill(th, c);
-}
-
-static void conn_start(struct sthread *th, struct sconn *c)
-{
-    int fd = socket(th->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        connect_failed(th, c, errno);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->fd = fd;
-    c->since = th->now;
-    int rc = connect(fd, th->addr, th->addrlen);
-    if (rc < 0 && errno != EINPROGRESS) {
-        connect_failed(th, c, errno);
-        return;
-    }
-    c->want_out = rc < 0;
-    epoll_set(th, c, EPOLL_CTL_ADD, rc < 0 ? EPOLLOUT : EPOLLIN);
-    if (rc == 0)
-        on_connected(th, c);
-    else
-        c->state = CS_CONNECTING;
-}
-
-/* The non-blocking connect finished: SO_ERROR says how. */
-static void connect_done(struct sthread *th, struct sconn *c)
-{
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err) {
-        connect_failed(th, c, err);
-        return;
-    }
-    c->want_out = false;
-    epoll_set(th, c, EPOLL_CTL_MOD, EPOLLIN);
-    on_connected(th, c);
-}
-
-void conn_lost(struct sthread *th, struct sconn *c, bool reset)
-{
-    if (reset)
-        stat_add(&th->st.resets, 1);
-    if (c->state == CS_UP)
-        stat_add(&th->st.conns_up, (uint64_t)-1);
-    close_fd(th, c);
-    th->inflight -= ring_outstanding(&c->ring);
-    ring_clear(&c->ring);
-    proto_rx_reset(&c->rx);
-    c->state = CS_WAIT;
-    c->retry_at = th->now;
-    if (th->phase == PH_RUN)
-        conn_start(th, c);
+    th->ref_seen = true;
+    uint64_t one = 1;
+    if (write(th->go_fd, &one, sizeof(one)) < 0) /* wake the other threads */
+        perror("mux-stress: eventfd");
+    refill_all(th);
 }
 
 static void dispatch(struct sthread *th, struct epoll_event *ev)
@@ -154,8 +48,14 @@ static void dispatch(struct sthread *th, struct epoll_event *ev)
         epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->stop_fd, NULL);
         return;
     }
+    if (ev->data.ptr == &go_marker) { /* the go eventfd, likewise */
+        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->go_fd, NULL);
+        th->ref_seen = true;
+        refill_all(th);
+        return;
+    }
     if (c->state == CS_CONNECTING) {
-        connect_done(th, c);
+        conn_connect_done(th, c);
         return;
     }
     int fd = c->fd;
@@ -176,32 +76,38 @@ static void flush_dirty(struct sthread *th)
     th->ndirty = 0;
 }
 
-static void check_timeout(struct sthread *th, struct sconn *c, uint64_t limit)
+static void check_timeout(struct sthread *th, struct sconn *c)
 {
-    if (c->state == CS_CONNECTING && th->now - c->since > limit) {
-        connect_failed(th, c, ETIMEDOUT);
-    } else if (c->state == CS_UP && ring_outstanding(&c->ring) && th->now - c->since > limit) {
+    if (c->state == CS_CONNECTING && th->now - c->since > th->timeout_ns) {
+        conn_connect_timeout(th, c);
+    } else if (c->state == CS_UP && ring_outstanding(&c->ring) &&
+               th->now - c->since > th->timeout_ns) {
         char msg[128];
         stat_add(&th->st.timeouts, 1);
         snprintf(msg, sizeof(msg), "no reply for %.3g s (request %llu and %u more outstanding)",
                  th->o->timeout, (unsigned long long)ring_at(&c->ring, c->ring.head)->seq,
                  ring_outstanding(&c->ring) - 1);
-        conn_verify_failed(th, c, msg);
+        conn_verify_failed(th, c, msg, END_TIMEOUT);
     }
 }
 
-/* Every HOUSE_NS: reply and connect timeouts, reconnects. */
+/* Every HOUSE_NS: reply and connect timeouts, reconnects, and (while an
+ * http run waits for its reference body) another try to claim its fetch. */
 static void housekeep(struct sthread *th)
 {
-    uint64_t limit = (uint64_t)(th->o->timeout * 1e9);
     uint32_t dead = 0;
     for (uint32_t i = 0; i < th->nall; i++) {
         struct sconn *c = &th->conns[i];
-        check_timeout(th, c, limit);
-        if (c->state == CS_WAIT && th->phase == PH_RUN && c->retry_at <= th->now)
+        check_timeout(th, c);
+        if (c->state == CS_WAIT && th->phase == PH_RUN && th->budget != 0 &&
+            c->retry_at <= th->now)
             conn_start(th, c);
         dead += c->state == CS_DEAD && !c->idle;
     }
+    if (!th->ref_seen && proto_ready(th->proto))
+        client_ref_ready(th);
+    else if (!th->ref_seen)
+        refill_all(th);
     if (dead == th->nbusy && th->phase == PH_RUN) {
         th->phase = PH_DRAIN;
         th->drain_deadline = th->now;
@@ -209,11 +115,20 @@ static void housekeep(struct sthread *th)
     th->next_house = th->now + HOUSE_NS;
 }
 
+/* Issuing stops at the end of -d, on a signal, or when the -n budget is
+ * spent; then replies still owed get a bounded grace. */
 static void update_phase(struct sthread *th)
 {
-    if (th->phase == PH_RUN && (th->stop_seen || th->now >= th->end_time || th->budget == 0)) {
-        th->phase = PH_DRAIN;
-        th->drain_deadline = th->now + (uint64_t)(th->o->timeout * 1e9) + HOUSE_NS;
+    if (th->phase == PH_RUN) {
+        bool ended = th->stop_seen || th->now >= th->end_time;
+        if (ended || th->budget == 0) {
+            uint64_t d = th->now + (ended ? th->grace_ns : th->timeout_ns + HOUSE_NS);
+            if (th->end_time != UINT64_MAX && d > th->end_time + th->grace_ns)
+                d = th->end_time + th->grace_ns > th->now ? th->end_time + th->grace_ns
+                                                          : th->now;
+            th->phase = PH_DRAIN;
+            th->drain_deadline = d;
+        }
     }
     if (th->phase == PH_DRAIN && (th->inflight == 0 || th->now >= th->drain_deadline))
         th->phase = PH_DONE;
@@ -270,6 +185,21 @@ static void run_loop(struct sthread *th)
     }
 }
 
+/* The run is over: replies still owed now were never answered. */
+static void close_all(struct sthread *th)
+{
+    for (uint32_t i = 0; i < th->nall; i++) {
+        struct sconn *c = &th->conns[i];
+        uint32_t owed = c->state == CS_UP ? ring_sent(&c->ring) : 0;
+        if (owed) {
+            stat_add(&th->st.lost, owed);
+            stat_add(&th->st.lost_at_end, owed);
+        }
+        conn_close_fd(th, c);
+        c->state = CS_WAIT;
+    }
+}
+
 void *client_run(void *arg)
 {
     struct sthread *th = arg;
@@ -277,15 +207,12 @@ void *client_run(void *arg)
         prctl(PR_SET_TIMERSLACK, 1000UL); /* 1 us: wake on the grid, not 50 us late */
     th->now = now_ns();
     th->next_house = th->now + HOUSE_NS;
+    th->ref_seen = proto_ready(th->proto);
     for (uint32_t i = 0; i < th->nall; i++)
         conn_start(th, &th->conns[i]);
     flush_dirty(th);
     run_loop(th);
-    for (uint32_t i = 0; i < th->nall; i++) {
-        if (th->conns[i].state == CS_UP)
-            stat_add(&th->st.conns_up, (uint64_t)-1);
-        close_fd(th, &th->conns[i]);
-    }
+    close_all(th);
     uint64_t one = 1;
     if (write(th->done_fd, &one, sizeof(one)) < 0)
         perror("mux-stress: eventfd");
@@ -300,6 +227,12 @@ static uint32_t pow2_at_least(uint32_t n)
     return c;
 }
 
+static int watch(struct sthread *th, int fd, void *ptr)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ptr};
+    return epoll_ctl(th->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t first_id)
 {
     uint32_t cap = pow2_at_least(th->o->pipeline);
@@ -308,7 +241,10 @@ int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t fir
     th->budget = UINT64_MAX;
     th->end_time = UINT64_MAX;
     th->rbuf_size = RBUF_SIZE;
+    th->timeout_ns = (uint64_t)(th->o->timeout * 1e9);
+    th->grace_ns = (uint64_t)(options_drain_grace(th->o) * 1e9);
     hist_init(&th->hist);
+    hist_init(&th->conn_hist);
     th->conns = calloc(th->nall ? th->nall : 1, sizeof(*th->conns));
     th->slots = calloc((size_t)(th->nall ? th->nall : 1) * cap, sizeof(*th->slots));
     th->dirty = calloc(th->nall ? th->nall : 1, sizeof(*th->dirty));
@@ -325,10 +261,12 @@ int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t fir
         c->idle = i >= nbusy;
         c->ring.slot = th->slots + (size_t)i * cap;
         c->ring.mask = cap - 1;
+        c->rx.conn = c->id;
         proto_rx_reset(&c->rx);
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    return epoll_ctl(th->epfd, EPOLL_CTL_ADD, th->stop_fd, &ev);
+    if (watch(th, th->stop_fd, NULL) < 0)
+        return -1;
+    return proto_ready(th->proto) ? 0 : watch(th, th->go_fd, &go_marker);
 }
 
 void client_free(struct sthread *th)

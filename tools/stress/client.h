@@ -4,7 +4,8 @@
  * atomics, see hist.h) and signals the stop eventfd.
  *
  * client.c runs the loop (wait, dispatch, pace, flush, housekeeping) and the
- * connection life cycle; conn_io.c moves and verifies bytes. */
+ * run phases; conn_life.c connects, ends and reopens connections; conn_io.c
+ * moves and verifies bytes. */
 #ifndef STRESS_CLIENT_H
 #define STRESS_CLIENT_H
 
@@ -29,8 +30,22 @@ struct tstats {
     uint64_t timeouts;        /* replies missing for --timeout */
     uint64_t connect_errors;  /* failed connection attempts */
     uint64_t resets;          /* ECONNRESET / EPIPE */
+    uint64_t closed;          /* closed by the server while owed replies */
+    uint64_t quiet_closes;    /* closed by the server while owed nothing */
+    uint64_t lost;            /* requests sent and never answered */
+    uint64_t lost_at_end;     /* the part of `lost` still owed when the run ended */
+    uint64_t connects;        /* connections established while measuring */
     uint64_t conns_up;        /* gauge: connections established now */
     uint64_t last_done;       /* ns of the last measured reply */
+};
+
+/* Why a connection ended; decides what is counted and how it reopens. */
+enum conn_end {
+    END_RECYCLE, /* expected: --reconnect reached, or the server announced close */
+    END_FAILED,  /* mux-stress closed it: a reply failed verification */
+    END_TIMEOUT, /* mux-stress closed it: a reply missing for --timeout */
+    END_RESET,   /* reset by the server (ECONNRESET, EPIPE) */
+    END_CLOSED,  /* closed by the server (FIN) without announcing it */
 };
 
 enum conn_state {
@@ -47,11 +62,14 @@ struct sconn {
     bool idle;         /* --idle: connects and holds, never sends */
     bool dirty;        /* on the thread's flush list */
     bool want_out;     /* EPOLLOUT registered */
+    bool got_reply;    /* a reply completed on the current connection */
     uint32_t id;       /* run-wide connection number */
     uint32_t index;    /* index among the thread's busy connections */
     uint64_t seq;      /* next request number */
+    uint64_t issued;   /* requests issued on the current connection */
     uint64_t sched_i;  /* open loop: next request on the grid */
-    uint64_t since;    /* ns: state entered / last reply progress */
+    uint64_t since;     /* ns: state entered / last reply progress */
+    uint64_t connect_t; /* ns: connect() was called (fresh clock read) */
     uint64_t retry_at; /* ns, CS_WAIT */
     struct reqring ring;
     struct proto_rx rx;
@@ -67,6 +85,7 @@ struct sthread {
     socklen_t addrlen;
     int epfd;
     int stop_fd;         /* shared eventfd: main asks every thread to stop */
+    int go_fd;           /* shared eventfd: the http reference body is ready */
     int done_fd;         /* shared eventfd: this thread tells main it ended */
     struct sconn *conns; /* nbusy busy connections, then the idle ones */
     uint32_t nbusy, nall;
@@ -82,12 +101,16 @@ struct sthread {
     uint64_t inflight;      /* outstanding requests over all connections */
     uint64_t next_house;    /* ns of the next housekeeping pass */
     uint64_t drain_deadline;
-    int phase; /* enum thread_phase */
+    uint64_t timeout_ns; /* --timeout */
+    uint64_t grace_ns;   /* options_drain_grace() */
+    int phase;           /* enum thread_phase */
     bool open_loop;
     bool stop_seen;
+    bool ref_seen; /* proto_ready() was seen: every connection may send */
     struct schedule sched;
     struct tstats st;
-    struct hist hist;
+    struct hist hist;      /* reply latency, measured requests */
+    struct hist conn_hist; /* connect latency, measured connects */
     pthread_t tid;
     char fatal[160]; /* set if the thread could not run at all */
 };
@@ -109,11 +132,23 @@ bool client_may_report(void);
 void conn_refill(struct sthread *th, struct sconn *c);
 void conn_flush(struct sthread *th, struct sconn *c);
 void conn_readable(struct sthread *th, struct sconn *c);
-void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg);
+/* Counts a verification failure (why: END_FAILED or END_TIMEOUT), prints
+ * it within the report budget, and ends the connection. */
+void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg,
+                        enum conn_end why);
 
-/* --- client.c (used by conn_io.c) --- */
-void conn_lost(struct sthread *th, struct sconn *c, bool reset);
+/* --- conn_life.c (used by client.c and conn_io.c) --- */
+void conn_start(struct sthread *th, struct sconn *c);
+void conn_connect_done(struct sthread *th, struct sconn *c); /* EPOLLOUT while connecting */
+void conn_connect_timeout(struct sthread *th, struct sconn *c);
+void conn_close_fd(struct sthread *th, struct sconn *c);
+/* Closes c, counts what the reason implies, reopens it (or gives it up). */
+void conn_end(struct sthread *th, struct sconn *c, enum conn_end why);
 void conn_set_out(struct sthread *th, struct sconn *c, bool on);
+
+/* --- client.c --- */
+/* The reference body became ready (seen on this thread): start everyone. */
+void client_ref_ready(struct sthread *th);
 
 /* Single-writer counter bump, readable by other threads. */
 static inline void stat_add(uint64_t *p, uint64_t n)

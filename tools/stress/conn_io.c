@@ -1,7 +1,9 @@
 /* conn_io.c - the hot path of a load thread: queue requests into a
  * connection's ring (no allocation), write them with one writev per
  * connection per event batch, read replies into the thread's shared buffer
- * and verify them as they stream in, recording latency per completed reply. */
+ * and verify them as they stream in, recording latency per completed reply;
+ * hand a connection to conn_end() when its --reconnect share is answered, the
+ * server announced a close, or it reset or closed the connection. */
 #include "client.h"
 
 #include <errno.h>
@@ -19,6 +21,10 @@ static bool may_issue(struct sthread *th, struct sconn *c, uint64_t t)
         return false;
     if (ring_outstanding(&c->ring) >= th->o->pipeline) /* ring capacity >= pipeline */
         return false;
+    if (th->o->reconnect && c->issued >= th->o->reconnect)
+        return false; /* --reconnect: this connection has had its share */
+    if (!th->ref_seen && !proto_may_send(th->proto, &c->rx))
+        return false; /* another connection fetches the reference body */
     if (t >= th->measure_start) {
         if (th->budget == 0)
             return false;
@@ -33,6 +39,7 @@ static void push_request(struct sthread *th, struct sconn *c, uint64_t t_start)
     struct req *r = ring_at(&c->ring, c->ring.tail);
     proto_request(th->proto, c->id, c->seq++, r);
     r->t_start = t_start;
+    c->issued++;
     if (ring_outstanding(&c->ring) == 0)
         c->since = th->now;
     c->ring.tail++;
@@ -114,7 +121,7 @@ void conn_flush(struct sthread *th, struct sconn *c)
             }
             if (errno == EINTR)
                 continue;
-            conn_lost(th, c, true);
+            conn_end(th, c, END_RESET);
             return;
         }
         if (th->now >= th->measure_start)
@@ -129,12 +136,13 @@ void conn_flush(struct sthread *th, struct sconn *c)
         conn_set_out(th, c, false);
 }
 
-void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg)
+void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg,
+                        enum conn_end why)
 {
     stat_add(&th->st.verify_failures, 1);
     if (client_may_report())
         fprintf(stderr, "mux-stress: verify failed on connection %u: %s\n", c->id, msg);
-    conn_lost(th, c, false);
+    conn_end(th, c, why);
 }
 
 /* Pops `done` answered requests, recording the measured ones. */
@@ -150,6 +158,7 @@ static void complete(struct sthread *th, struct sconn *c, uint32_t done)
     }
     if (done == 0)
         return;
+    c->got_reply = true;
     th->inflight -= done;
     if ((int32_t)(c->ring.unsent - c->ring.head) < 0) { /* answered before fully sent */
         c->ring.unsent = c->ring.head;
@@ -157,6 +166,16 @@ static void complete(struct sthread *th, struct sconn *c, uint32_t done)
     }
     if (th->now >= th->measure_start)
         __atomic_store_n(&th->st.last_done, th->now, __ATOMIC_RELAXED);
+}
+
+/* After replies completed: is the connection finished by design? Either
+ * --reconnect's share is answered, or the server announced Connection:
+ * close (requests pipelined after that one go back to the budget). */
+static bool recycle_due(const struct sthread *th, const struct sconn *c)
+{
+    if (c->rx.closing)
+        return true;
+    return th->o->reconnect && c->issued >= th->o->reconnect && ring_outstanding(&c->ring) == 0;
 }
 
 /* Verifies one chunk of reply bytes. false if the connection is gone. */
@@ -168,11 +187,13 @@ static bool consume(struct sthread *th, struct sconn *c, const char *buf, size_t
     complete(th, c, done);
     c->since = th->now;
     if (rc < 0) {
-        conn_verify_failed(th, c, err.msg);
+        conn_verify_failed(th, c, err.msg, END_FAILED);
         return false;
     }
-    if (c->rx.closing && ring_outstanding(&c->ring) == 0) {
-        conn_lost(th, c, false); /* server said Connection: close */
+    if (!th->ref_seen && proto_ready(th->proto))
+        client_ref_ready(th); /* this connection's reply became the reference */
+    if (recycle_due(th, c)) {
+        conn_end(th, c, END_RECYCLE);
         return false;
     }
     conn_refill(th, c);
@@ -185,11 +206,13 @@ static void on_eof(struct sthread *th, struct sconn *c)
     uint32_t done = 0;
     int rc = proto_eof(th->proto, &c->rx, &c->ring, &done, &err);
     complete(th, c, done);
-    if (rc < 0 && th->phase != PH_DONE) {
-        conn_verify_failed(th, c, err.msg);
+    if (rc < 0) {
+        conn_verify_failed(th, c, err.msg, END_FAILED);
         return;
     }
-    conn_lost(th, c, false);
+    if (done && !th->ref_seen && proto_ready(th->proto))
+        client_ref_ready(th);
+    conn_end(th, c, c->rx.closing ? END_RECYCLE : END_CLOSED);
 }
 
 void conn_readable(struct sthread *th, struct sconn *c)
@@ -208,7 +231,7 @@ void conn_readable(struct sthread *th, struct sconn *c)
             continue;
         } else {
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                conn_lost(th, c, true);
+                conn_end(th, c, END_RESET);
             return;
         }
     }

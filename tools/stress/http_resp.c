@@ -229,29 +229,37 @@ static int on_line(struct http_resp *r)
     return -1;
 }
 
-static size_t count_body(struct http_resp *r, size_t n)
+/* Body or chunk bytes at p: counted, and shown to fn. -1 if fn rejects. */
+static ssize_t count_body(struct http_resp *r, const char *p, size_t n, http_body_fn fn,
+                          void *ctx)
 {
     size_t take = n < r->remaining ? n : (size_t)r->remaining;
-    r->remaining -= take;
+    if (r->state == HR_UNTIL_CLOSE)
+        take = n;
+    if (fn && take && fn(ctx, p, take, r->body_len) != 0)
+        return fail(r, "body rejected");
     r->body_len += take;
+    if (r->state == HR_UNTIL_CLOSE)
+        return (ssize_t)take;
+    r->remaining -= take;
     if (r->remaining == 0)
         r->state = r->state == HR_BODY ? HR_DONE : HR_CHUNK_END;
-    return take;
+    return (ssize_t)take;
 }
 
-ssize_t http_resp_feed(struct http_resp *r, const char *p, size_t n)
+ssize_t http_resp_feed_body(struct http_resp *r, const char *p, size_t n, http_body_fn fn,
+                            void *ctx)
 {
     size_t off = 0;
     while (off < n && r->state != HR_DONE) {
         if (r->state == HR_ERROR)
             return -1;
-        if (r->state == HR_BODY || r->state == HR_CHUNK_DATA) {
-            off += count_body(r, n - off);
+        if (r->state == HR_BODY || r->state == HR_CHUNK_DATA || r->state == HR_UNTIL_CLOSE) {
+            ssize_t k = count_body(r, p + off, n - off, fn, ctx);
+            if (k < 0)
+                return -1;
+            off += (size_t)k;
             continue;
-        }
-        if (r->state == HR_UNTIL_CLOSE) {
-            r->body_len += n - off;
-            return (ssize_t)n;
         }
         size_t used;
         bool header = r->state == HR_STATUS || r->state == HR_HEADER || r->state == HR_TRAILER;
@@ -268,6 +276,11 @@ ssize_t http_resp_feed(struct http_resp *r, const char *p, size_t n)
         line_reset(r);
     }
     return (ssize_t)off;
+}
+
+ssize_t http_resp_feed(struct http_resp *r, const char *p, size_t n)
+{
+    return http_resp_feed_body(r, p, n, NULL, NULL);
 }
 
 int http_resp_eof(struct http_resp *r)

@@ -2,7 +2,7 @@
  *
  * Bytes may arrive split at any point: the parser keeps its whole state in
  * struct http_resp (no allocation, no pointers into caller buffers) and does
- * not keep the body, it only counts it. Understands Content-Length, chunked
+ * not keep the body: it counts it and can show it to a callback. Understands Content-Length, chunked
  * transfer coding (extensions and trailers skipped), bodiless statuses
  * (1xx interim responses are skipped, 204, 304) and bodies delimited by close.
  * Rejects malformed status lines, header lines, lengths and chunk framing. */
@@ -44,6 +44,15 @@ void http_resp_init(struct http_resp *r);
  * taking the result, call http_resp_init() and feed the rest. Returns -1 on
  * malformed input (r->err says why; the stream cannot be resynchronised). */
 ssize_t http_resp_feed(struct http_resp *r, const char *p, size_t n);
+
+/* Receives the body bytes of a response in order, chunk framing removed:
+ * p[0..n) are body bytes off..off+n-1. A nonzero return rejects them. */
+typedef int (*http_body_fn)(void *ctx, const char *p, size_t n, uint64_t off);
+
+/* http_resp_feed that also hands every body byte to fn (may be NULL). When
+ * fn rejects bytes it returns -1 with r->err = "body rejected". */
+ssize_t http_resp_feed_body(struct http_resp *r, const char *p, size_t n, http_body_fn fn,
+                            void *ctx);
 
 /* True once a complete response has been parsed. */
 bool http_resp_done(const struct http_resp *r);

@@ -25,7 +25,7 @@ struct run {
     struct proto proto;
     struct sthread *th;
     uint32_t nth;
-    int stop_fd, done_fd, sig_fd;
+    int stop_fd, done_fd, sig_fd, go_fd;
     uint64_t t0;            /* threads start */
     uint64_t measure_start; /* t0 + warm-up */
     uint64_t t_stop;        /* signal received, 0 if none */
@@ -72,6 +72,7 @@ static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32
     th->addrlen = r->addrlen;
     th->stop_fd = r->stop_fd;
     th->done_fd = r->done_fd;
+    th->go_fd = r->go_fd;
     th->epfd = -1;
     if (client_init(th, busy, idle, *id) < 0) {
         fprintf(stderr, "mux-stress: thread %u: %s\n", i, strerror(errno));
@@ -95,8 +96,7 @@ static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32
 
 static void snapshot(const struct run *r, struct totals *t)
 {
-    memset(t, 0, sizeof(*t) - sizeof(t->hist));
-    hist_init(&t->hist);
+    totals_init(t);
     for (uint32_t i = 0; i < r->nth; i++) {
         const struct tstats *s = &r->th[i].st;
         t->requests += stat_get(&s->requests);
@@ -106,11 +106,17 @@ static void snapshot(const struct run *r, struct totals *t)
         t->timeouts += stat_get(&s->timeouts);
         t->connect_errors += stat_get(&s->connect_errors);
         t->resets += stat_get(&s->resets);
+        t->closed += stat_get(&s->closed);
+        t->quiet_closes += stat_get(&s->quiet_closes);
+        t->lost += stat_get(&s->lost);
+        t->lost_at_end += stat_get(&s->lost_at_end);
+        t->connects += stat_get(&s->connects);
         t->conns_up += stat_get(&s->conns_up);
         uint64_t last = stat_get(&s->last_done);
         if (last > t->last_done)
             t->last_done = last;
         hist_merge(&t->hist, &r->th[i].hist);
+        hist_merge(&t->conn_hist, &r->th[i].conn_hist);
     }
 }
 
@@ -156,8 +162,7 @@ static int supervise(struct run *r, struct totals **cur, struct totals **prev)
     bool show = !r->o.quiet && isatty(STDERR_FILENO);
     uint64_t last = r->t0, next = r->t0 + NS_PER_SEC;
     uint32_t done = 0;
-    memset(*prev, 0, sizeof(**prev));
-    hist_init(&(*prev)->hist);
+    totals_init(*prev);
     while (done < r->nth) {
         uint64_t now = now_ns();
         int ms = now >= next ? 0 : (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
@@ -215,6 +220,7 @@ static void result_of(const struct run *r, const struct totals *t, struct result
     if (res->elapsed > 0) {
         res->req_per_sec = (double)t->requests / res->elapsed;
         res->bytes_per_sec = (double)t->bytes_rx / res->elapsed;
+        res->conns_per_sec = (double)t->connects / res->elapsed;
     }
 }
 
@@ -226,7 +232,8 @@ static int finish(struct run *r, struct totals *t)
     result_of(r, t, &res);
     report_summary(stdout, &res);
     fflush(stdout);
-    int rc = t->verify_failures || t->requests == 0 ? 1 : 0;
+    char why[512];
+    int rc = report_verdict(&res, why, sizeof(why));
     if (r->o.json && report_json(r->o.json, &res) < 0)
         rc = 1;
     if (r->csv) {
@@ -274,10 +281,12 @@ static int run(struct run *r)
     r->sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     r->stop_fd = eventfd(0, EFD_CLOEXEC);
     r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->go_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->th = calloc(r->nth, sizeof(*r->th));
     struct totals *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
     int rc = 1;
-    if (r->sig_fd < 0 || r->stop_fd < 0 || r->done_fd < 0 || !r->th || !a || !b) {
+    if (r->sig_fd < 0 || r->stop_fd < 0 || r->done_fd < 0 || r->go_fd < 0 || !r->th || !a ||
+        !b) {
         perror("mux-stress: setup");
     } else if (open_csv(r) == 0) {
         r->t0 = now_ns();
@@ -300,6 +309,7 @@ static int run(struct run *r)
     close(r->sig_fd);
     close(r->stop_fd);
     close(r->done_fd);
+    close(r->go_fd);
     return rc;
 }
 
@@ -315,6 +325,12 @@ int main(int argc, char **argv)
     if (proto_init(&r.proto, &r.o, now_ns() ^ (uint64_t)getpid() << 32) < 0) {
         fprintf(stderr, "mux-stress: out of memory\n");
         return 1;
+    }
+    if (r.o.expect_file && proto_expect_file(&r.proto, r.o.expect_file) < 0) {
+        fprintf(stderr, "mux-stress: --expect-file '%s': %s\n", r.o.expect_file,
+                strerror(errno));
+        proto_free(&r.proto);
+        return 2;
     }
     r.nth = r.o.threads;
     rc = run(&r);

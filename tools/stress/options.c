@@ -1,16 +1,23 @@
 /* options.c - parses and validates the mux-stress command line. Every
  * problem is reported here with the offending option, so main() only ever
- * sees a consistent configuration (exit 2 on any usage error). */
+ * sees a consistent configuration (exit 2 on any usage error), and output
+ * files are checked before a run spends minutes measuring. */
 #include "options.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#define STRESS_VERSION "0.1.0"
+#include "units.h"
+
+#define STRESS_VERSION "0.2.0"
+#define DRAIN_GRACE_MAX 1.0 /* seconds after -d for replies still owed */
 
 enum {
     OPT_PROTO = 256,
@@ -21,7 +28,10 @@ enum {
     OPT_JSON,
     OPT_CSV,
     OPT_PLOT,
-    OPT_TIMEOUT
+    OPT_TIMEOUT,
+    OPT_EXPECT,
+    OPT_RECONNECT,
+    OPT_ALLOW
 };
 
 static const struct option long_opts[] = {
@@ -37,6 +47,9 @@ static const struct option long_opts[] = {
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"path", required_argument, NULL, OPT_PATH},
+    {"expect-file", required_argument, NULL, OPT_EXPECT},
+    {"reconnect", required_argument, NULL, OPT_RECONNECT},
+    {"allow-errors", no_argument, NULL, OPT_ALLOW},
     {"json", required_argument, NULL, OPT_JSON},
     {"csv", required_argument, NULL, OPT_CSV},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -49,28 +62,43 @@ static const struct option long_opts[] = {
 static void usage(FILE *f)
 {
     fputs(
-        "usage: mux-stress [options] HOST:PORT\n"
-        "  HOST is an IPv4 literal, [IPv6] literal or a name (localhost)\n"
+        "usage: mux-stress [options] HOST:PORT | http://HOST[:PORT]/path\n"
+        "  HOST is an IPv4 literal, [IPv6] literal or a name (localhost);\n"
+        "  a URL implies --proto http and its path\n"
         "  --proto echo|upper|http  protocol to drive and verify (default echo)\n"
         "  -c N            connections sending requests (default 10)\n"
-        "  -t N            threads, each with its own epoll and share of connections (default 1)\n"
-        "  -s BYTES        echo/upper request size, k/m suffixes allowed (default 64)\n"
+        "  -t N            threads, each with its own epoll and share of the connections\n"
+        "                  (default 1)\n"
+        "  -s BYTES        echo/upper request size, k/m = KiB/MiB (default 64)\n"
         "  -p N            pipeline depth: requests in flight per connection (default 1)\n"
-        "  -d SECONDS      measure for this long (default 10 unless -n is given)\n"
-        "  -n N            measure this many requests (with -d: whichever ends first)\n"
+        "  -d TIME         measure for this long: 500ms, 5s, 2m, 1h; a plain number is\n"
+        "                  seconds (default 10 unless -n is given)\n"
+        "  -n N            measure this many requests: 1k = 1000, 2m = 2000000\n"
+        "                  (with -d: whichever ends first)\n"
         "  --rate N        open loop: N requests/s in total on a fixed schedule;\n"
         "                  latency counts from the intended send time\n"
         "  --idle N        extra idle connections held open during the run\n"
-        "  --warmup SECS   run this long first without measuring\n"
-        "  --timeout SECS  a reply missing for this long is a failure (default 5)\n"
+        "  --warmup TIME   run this long first without measuring\n"
+        "  --timeout TIME  a reply missing for this long is a failure (default 5s)\n"
+        "  --reconnect N   close and reopen each connection after N requests\n"
+        "                  (1 = a new connection per request: connection churn)\n"
+        "  --allow-errors  connect errors, resets and closes with replies owed (and the\n"
+        "                  requests they cut) are expected: counted, the run may pass\n"
         "  --path /x       http: path to GET (default /)\n"
+        "  --expect-file F http: every response body must equal file F (default: the\n"
+        "                  body of the run's first response)\n"
         "  --json FILE     write the result as one JSON object\n"
         "  --csv FILE      write one row per second\n"
-        "  --plot FILE.png draw throughput and latency per second (needs gnuplot)\n"
+        "  --plot FILE     draw requests/s and latency per second into FILE.png or\n"
+        "                  FILE.svg (needs gnuplot)\n"
         "  -q              no live progress line\n"
         "  -h, --help      this text;  -V, --version  the version\n"
-        "exit status: 0 every reply verified, 1 a verification failure or nothing\n"
-        "measured, 2 usage error\n",
+        "A -d run ends at most 1 s (or --timeout if shorter) after its duration plus\n"
+        "warm-up, whatever the server does; a -n run gives a connection up after a\n"
+        "reply timeout or 5 failed attempts in a row to connect or get a reply.\n"
+        "exit status: 0 every request answered and verified, no connection lost;\n"
+        "1 a verification failure, a lost request or connection, or nothing measured;\n"
+        "2 usage error (also: an output file that cannot be written)\n",
         f);
 }
 
@@ -81,81 +109,45 @@ static int bad(const char *opt, const char *val, const char *why)
     return -1;
 }
 
-/* Unsigned integer in [min, max]; `suffix` allows k/m (x1024). */
-static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max, bool suffix,
-                     uint64_t *out)
+static int count_opt(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '\0')
-        return bad(opt, s, "expected a non-negative integer");
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return bad(opt, s, "expected a non-negative integer");
-    if (suffix && (*end == 'k' || *end == 'K')) {
-        v *= 1024, end++;
-    } else if (suffix && (*end == 'm' || *end == 'M')) {
-        v *= 1024 * 1024, end++;
-    }
-    if (*end != '\0')
-        return bad(opt, s, "expected a non-negative integer");
-    if (v < min || v > max) {
+    uint64_t v;
+    if (parse_count(s, max, &v) < 0 || v < min) {
         char why[96];
-        snprintf(why, sizeof(why), "out of range [%llu, %llu]", (unsigned long long)min,
-                 (unsigned long long)max);
+        snprintf(why, sizeof(why), "expected a whole number from %llu to %llu (k, m, g = x1000)",
+                 (unsigned long long)min, (unsigned long long)max);
         return bad(opt, s, why);
     }
     *out = v;
     return 0;
 }
 
-static int parse_u32(const char *opt, const char *s, uint32_t min, uint32_t max, bool suffix,
-                     uint32_t *out)
+static int count32(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
     uint64_t v;
-    if (parse_u64(opt, s, min, max, suffix, &v) < 0)
+    if (count_opt(opt, s, min, max, &v) < 0)
         return -1;
     *out = (uint32_t)v;
     return 0;
 }
 
-static int parse_secs(const char *opt, const char *s, double min, double *out)
+static int bytes_opt(const char *opt, const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !isfinite(v) || v < min || v > 1e7)
-        return bad(opt, s, min > 0 ? "expected a positive number" : "expected a number >= 0");
-    *out = v;
+    uint64_t v;
+    if (parse_bytes(s, max, &v) < 0 || v < min)
+        return bad(opt, s, "expected a size in bytes from 1 to 64m (k, m = KiB, MiB)");
+    *out = (uint32_t)v;
     return 0;
 }
 
-/* Splits HOST:PORT, [V6]:PORT into o->host and o->port. */
-static int parse_target(struct stress_opts *o, const char *t)
+static int duration_opt(const char *opt, const char *s, double min, double *out)
 {
-    const char *colon;
-    size_t hlen;
-    const char *h = t;
-    if (t[0] == '[') {
-        const char *rb = strchr(t, ']');
-        if (!rb || rb[1] != ':')
-            return bad("target", t, "expected [IPv6]:PORT");
-        h = t + 1, hlen = (size_t)(rb - h), colon = rb + 1;
-    } else {
-        colon = strrchr(t, ':');
-        if (!colon || memchr(t, ':', (size_t)(colon - t)))
-            return bad("target", t, "expected HOST:PORT (IPv6 in brackets)");
-        hlen = (size_t)(colon - t);
-    }
-    if (hlen == 0 || hlen >= sizeof(o->host))
-        return bad("target", t, "missing or overlong host");
-    uint32_t port;
-    if (parse_u32("port", colon + 1, 1, 65535, false, &port) < 0)
-        return -1;
-    memcpy(o->host, h, hlen);
-    o->host[hlen] = '\0';
-    snprintf(o->port, sizeof(o->port), "%u", port);
-    o->target = t;
+    double v;
+    if (parse_duration(s, &v) < 0 || v < min)
+        return bad(opt, s,
+                   min > 0 ? "expected a duration such as 500ms, 5s, 2m (at least 1ms)"
+                           : "expected a duration such as 0, 500ms, 5s, 2m");
+    *out = v;
     return 0;
 }
 
@@ -184,35 +176,52 @@ static int parse_proto(struct stress_opts *o, const char *s)
     return 0;
 }
 
-static int parse_one(struct stress_opts *o, int ch, const char *a)
+/* Flags that were given explicitly, for conflicts with a URL target. */
+struct given {
+    bool proto, path;
+};
+
+static int parse_one(struct stress_opts *o, struct given *g, int ch, const char *a)
 {
     switch (ch) {
     case OPT_PROTO:
+        g->proto = true;
         return parse_proto(o, a);
     case 'c':
-        return parse_u32("-c", a, 1, 1000000, false, &o->conns);
+        return count32("-c", a, 1, 1000000, &o->conns);
     case 't':
-        return parse_u32("-t", a, 1, 1024, false, &o->threads);
+        return count32("-t", a, 1, 1024, &o->threads);
     case 's':
-        return parse_u32("-s", a, 1, 64u << 20, true, &o->size);
+        return bytes_opt("-s", a, 1, 64u << 20, &o->size);
     case 'p':
-        return parse_u32("-p", a, 1, 4096, false, &o->pipeline);
+        return count32("-p", a, 1, 4096, &o->pipeline);
     case 'd':
-        return parse_secs("-d", a, 1e-3, &o->duration);
+        return duration_opt("-d", a, 1e-3, &o->duration);
     case 'n':
-        return parse_u64("-n", a, 1, UINT64_MAX / 2, false, &o->requests);
+        return count_opt("-n", a, 1, UINT64_MAX / 4, &o->requests);
     case OPT_RATE:
-        return parse_secs("--rate", a, 1e-3, &o->rate);
+        if (parse_metric(a, &o->rate) < 0 || o->rate < 1e-3 || o->rate > 1e10)
+            return bad("--rate", a, "expected requests per second, e.g. 500 or 20k");
+        return 0;
     case OPT_IDLE:
-        return parse_u32("--idle", a, 0, 1000000, false, &o->idle);
+        return count32("--idle", a, 0, 1000000, &o->idle);
     case OPT_WARMUP:
-        return parse_secs("--warmup", a, 0, &o->warmup);
+        return duration_opt("--warmup", a, 0, &o->warmup);
     case OPT_TIMEOUT:
-        return parse_secs("--timeout", a, 1e-3, &o->timeout);
+        return duration_opt("--timeout", a, 1e-3, &o->timeout);
+    case OPT_RECONNECT:
+        return count_opt("--reconnect", a, 1, UINT32_MAX, &o->reconnect);
+    case OPT_ALLOW:
+        o->allow_errors = true;
+        return 0;
     case OPT_PATH:
-        if (a[0] != '/' || strpbrk(a, " \r\n"))
-            return bad("--path", a, "expected /path without spaces");
+        if (!target_path_ok(a))
+            return bad("--path", a, "expected /path without blanks, control characters or #");
+        g->path = true;
         o->path = a;
+        return 0;
+    case OPT_EXPECT:
+        o->expect_file = a;
         return 0;
     case OPT_JSON:
         o->json = a;
@@ -232,8 +241,92 @@ static int parse_one(struct stress_opts *o, int ch, const char *a)
     }
 }
 
+static int apply_target(struct stress_opts *o, const struct given *g, const char *arg)
+{
+    struct target t;
+    const char *why;
+    if (target_parse(arg, &t, &why) < 0)
+        return bad("target", arg, why);
+    o->target = arg;
+    memcpy(o->host, t.host, sizeof(o->host));
+    memcpy(o->port, t.port, sizeof(o->port));
+    memcpy(o->authority, t.authority, sizeof(o->authority));
+    if (!t.url)
+        return 0;
+    if (g->proto && o->proto != PROTO_HTTP)
+        return bad("target", arg, "a URL target needs --proto http (or no --proto)");
+    if (g->path && t.has_path)
+        return bad("target", arg, "the path is given twice (URL and --path)");
+    o->proto = PROTO_HTTP;
+    if (!g->path) {
+        memcpy(o->path_buf, t.path, sizeof(o->path_buf));
+        o->path = o->path_buf;
+    }
+    return 0;
+}
+
+/* Can `path` be written? It is not created: an existing path must be a
+ * writable regular file (or device), a new one needs a writable directory. */
+static int check_output(const char *opt, const char *path)
+{
+    struct stat st;
+    if (path[0] == '\0')
+        return bad(opt, path, "empty file name");
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return bad(opt, path, "is a directory");
+        if (access(path, W_OK) < 0)
+            return bad(opt, path, strerror(errno));
+        return 0;
+    }
+    if (errno != ENOENT)
+        return bad(opt, path, strerror(errno));
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    const char *d = dirname(dir);
+    if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+        return bad(opt, path, "its directory does not exist");
+    if (access(d, W_OK | X_OK) < 0)
+        return bad(opt, path, "its directory is not writable");
+    return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcasecmp(s + n - k, suffix);
+}
+
+static int check_outputs(const struct stress_opts *o)
+{
+    const char *names[] = {"--json", "--csv", "--plot"};
+    const char *paths[] = {o->json, o->csv, o->plot};
+    for (int i = 0; i < 3; i++) {
+        if (!paths[i])
+            continue;
+        if (check_output(names[i], paths[i]) < 0)
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (paths[j] && !strcmp(paths[i], paths[j]))
+                return bad(names[i], paths[i], "the same file as another output");
+    }
+    if (o->plot && !ends_with(o->plot, ".png") && !ends_with(o->plot, ".svg"))
+        return bad("--plot", o->plot, "expected a file name ending in .png or .svg");
+    return 0;
+}
+
+static int check_combination(const struct stress_opts *o)
+{
+    if (o->expect_file && o->proto != PROTO_HTTP)
+        return bad("--expect-file", o->expect_file, "only for --proto http (or a URL target)");
+    if (o->expect_file && access(o->expect_file, R_OK) < 0)
+        return bad("--expect-file", o->expect_file, strerror(errno));
+    return check_outputs(o);
+}
+
 int options_parse(struct stress_opts *o, int argc, char **argv)
 {
+    struct given g = {false, false};
     defaults(o);
     optind = 1;
     opterr = 1;
@@ -247,15 +340,15 @@ int options_parse(struct stress_opts *o, int argc, char **argv)
             printf("mux-stress %s\n", STRESS_VERSION);
             return 1;
         }
-        if (parse_one(o, ch, optarg) < 0)
+        if (parse_one(o, &g, ch, optarg) < 0)
             return -1;
     }
     if (argc - optind != 1) {
-        fprintf(stderr, "mux-stress: expected exactly one HOST:PORT\n");
+        fprintf(stderr, "mux-stress: expected exactly one HOST:PORT or http:// URL\n");
         usage(stderr);
         return -1;
     }
-    if (parse_target(o, argv[optind]) < 0)
+    if (apply_target(o, &g, argv[optind]) < 0 || check_combination(o) < 0)
         return -1;
     if (o->duration == 0 && o->requests == 0)
         o->duration = 10;
@@ -267,4 +360,9 @@ int options_parse(struct stress_opts *o, int argc, char **argv)
 const char *proto_name(enum proto_kind k)
 {
     return k == PROTO_ECHO ? "echo" : k == PROTO_UPPER ? "upper" : "http";
+}
+
+double options_drain_grace(const struct stress_opts *o)
+{
+    return o->timeout < DRAIN_GRACE_MAX ? o->timeout : DRAIN_GRACE_MAX;
 }

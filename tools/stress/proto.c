@@ -56,11 +56,11 @@ static int init_http(struct proto *p, const struct stress_opts *o)
 {
     const char *fmt = "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mux-stress\r\n"
                       "Connection: keep-alive\r\n\r\n";
-    int n = snprintf(NULL, 0, fmt, o->path, o->target);
+    int n = snprintf(NULL, 0, fmt, o->path, o->authority);
     p->http_req = malloc((size_t)n + 1);
     if (!p->http_req)
         return -1;
-    snprintf(p->http_req, (size_t)n + 1, fmt, o->path, o->target);
+    snprintf(p->http_req, (size_t)n + 1, fmt, o->path, o->authority);
     p->http_req_len = (uint32_t)n;
     return 0;
 }
@@ -70,7 +70,7 @@ int proto_init(struct proto *p, const struct stress_opts *o, uint64_t seed)
     memset(p, 0, sizeof(*p));
     p->kind = o->proto;
     p->size = o->size;
-    p->http_body_len = -1;
+    body_ref_init(&p->ref);
     int rc = p->kind == PROTO_HTTP ? init_http(p, o) : init_patterns(p, seed);
     if (rc < 0)
         proto_free(p);
@@ -83,8 +83,21 @@ void proto_free(struct proto *p)
         free(p->rx);
     free(p->tx);
     free(p->http_req);
+    body_ref_free(&p->ref);
     p->tx = p->rx = NULL;
     p->http_req = NULL;
+}
+
+int proto_expect_file(struct proto *p, const char *path)
+{
+    body_ref_free(&p->ref);
+    return body_ref_load(&p->ref, path);
+}
+
+void proto_conn_ended(struct proto *p, const struct proto_rx *rx)
+{
+    if (p->kind == PROTO_HTTP)
+        body_ref_release(&p->ref, rx->conn);
 }
 
 void proto_request(const struct proto *p, uint32_t conn, uint64_t seq, struct req *r)
@@ -106,7 +119,7 @@ const void *proto_req_bytes(const struct proto *p, const struct req *r)
 
 void proto_rx_reset(struct proto_rx *rx)
 {
-    rx->pos = 0;
+    rx->pos = 0; /* rx->conn stays */
     rx->closing = false;
     http_resp_init(&rx->http);
 }
@@ -152,28 +165,93 @@ static int stream_feed(struct proto *p, struct proto_rx *rx, const struct reqrin
     return 0;
 }
 
-/* A complete http response: status 200 and the run's body length. */
+/* A complete http response: status 200 and the reference body's length
+ * (its bytes were compared as they came); the first one becomes the
+ * reference when there is none yet. */
 static int http_check(struct proto *p, struct proto_rx *rx, const struct req *r,
                       struct verify_err *err)
 {
     const struct http_resp *h = &rx->http;
+    struct body_ref *ref = &p->ref;
     rx->closing |= h->close;
     if (h->status != 200) {
         snprintf(err->msg, sizeof(err->msg), "request %llu: status %d, expected 200",
                  (unsigned long long)r->seq, h->status);
         return -1;
     }
-    int64_t want = __atomic_load_n(&p->http_body_len, __ATOMIC_RELAXED);
-    int64_t got = (int64_t)h->body_len;
-    if (want < 0 && __atomic_compare_exchange_n(&p->http_body_len, &want, got, false,
-                                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    if (!body_ref_ready(ref)) { /* only the owner gets here: see body_ref.h */
+        body_ref_publish(ref);
         return 0;
-    if (want != got) {
-        snprintf(err->msg, sizeof(err->msg), "request %llu: body of %lld bytes, expected %lld",
-                 (unsigned long long)r->seq, (long long)got, (long long)want);
+    }
+    if (h->body_len != ref->len) {
+        snprintf(err->msg, sizeof(err->msg), "request %llu: body of %llu bytes, expected %zu (%s)",
+                 (unsigned long long)r->seq, (unsigned long long)h->body_len, ref->len,
+                 ref->source);
         return -1;
     }
     return 0;
+}
+
+struct body_ctx {
+    struct proto *p;
+    struct proto_rx *rx;
+    const struct req *r;
+    struct verify_err *err;
+    bool failed;
+};
+
+static int body_fail(struct body_ctx *b)
+{
+    b->failed = true;
+    return -1;
+}
+
+/* Body bytes [off, off+n) against the ready reference. */
+static int body_compare(struct body_ctx *b, const char *data, size_t n, uint64_t off)
+{
+    const struct body_ref *ref = &b->p->ref;
+    size_t in = off < ref->len ? (size_t)(ref->len - off) : 0;
+    size_t cmp = n < in ? n : in;
+    const char *want = ref->data + off;
+    if (cmp && memcmp(data, want, cmp) != 0) {
+        size_t i = 0;
+        while (data[i] == want[i])
+            i++;
+        snprintf(b->err->msg, sizeof(b->err->msg),
+                 "request %llu: body byte %llu of %zu is 0x%02x, expected 0x%02x (%s)",
+                 (unsigned long long)b->r->seq, (unsigned long long)(off + i), ref->len,
+                 (uint8_t)data[i], (uint8_t)want[i], ref->source);
+        return body_fail(b);
+    }
+    if (n > cmp) {
+        snprintf(b->err->msg, sizeof(b->err->msg),
+                 "request %llu: body longer than the expected %zu bytes (%s)",
+                 (unsigned long long)b->r->seq, ref->len, ref->source);
+        return body_fail(b);
+    }
+    return 0;
+}
+
+static int on_body(void *arg, const char *data, size_t n, uint64_t off)
+{
+    struct body_ctx *b = arg;
+    struct body_ref *ref = &b->p->ref;
+    if (b->rx->http.status != 200)
+        return 0; /* http_check fails it on the status */
+    if (body_ref_ready(ref))
+        return body_compare(b, data, n, off);
+    if (!body_ref_is_owner(ref, b->rx->conn))
+        snprintf(b->err->msg, sizeof(b->err->msg),
+                 "request %llu: a response arrived before the reference body (internal error)",
+                 (unsigned long long)b->r->seq);
+    else if (body_ref_append(ref, data, n) == 0)
+        return 0;
+    else
+        snprintf(b->err->msg, sizeof(b->err->msg),
+                 "request %llu: the first body is over %u MiB, too large to keep as the "
+                 "reference (use --expect-file)",
+                 (unsigned long long)b->r->seq, BODY_REF_CAPTURE_MAX >> 20);
+    return body_fail(b);
 }
 
 static int http_feed(struct proto *p, struct proto_rx *rx, const struct reqring *ring,
@@ -183,16 +261,18 @@ static int http_feed(struct proto *p, struct proto_rx *rx, const struct reqring 
         uint32_t i = ring->head + *done;
         if (i == ring->tail)
             return unexpected(err, len);
-        ssize_t k = http_resp_feed(&rx->http, data, len);
+        struct body_ctx b = {p, rx, ring_at(ring, i), err, false};
+        ssize_t k = http_resp_feed_body(&rx->http, data, len, on_body, &b);
         if (k < 0) {
-            snprintf(err->msg, sizeof(err->msg), "request %llu: bad response: %s",
-                     (unsigned long long)ring_at(ring, i)->seq, rx->http.err);
+            if (!b.failed)
+                snprintf(err->msg, sizeof(err->msg), "request %llu: bad response: %s",
+                         (unsigned long long)b.r->seq, rx->http.err);
             return -1;
         }
         data += k, len -= (size_t)k;
         if (!http_resp_done(&rx->http))
             continue;
-        if (http_check(p, rx, ring_at(ring, i), err) < 0)
+        if (http_check(p, rx, b.r, err) < 0)
             return -1;
         (*done)++;
         http_resp_init(&rx->http);
@@ -213,23 +293,14 @@ int proto_eof(struct proto *p, struct proto_rx *rx, const struct reqring *ring, 
               struct verify_err *err)
 {
     *done = 0;
-    uint32_t owed = ring_outstanding(ring);
-    if (p->kind == PROTO_HTTP && owed > 0) {
-        int rc = http_resp_eof(&rx->http);
-        if (rc > 0) {
-            if (http_check(p, rx, ring_at(ring, ring->head), err) < 0)
-                return -1;
-            *done = 1;
-            rx->closing = true;
-            http_resp_init(&rx->http);
-            return 0;
-        }
-        if (rc == 0 && rx->closing)
-            return 0; /* pipelined after the server announced close */
-    }
-    if (owed == 0)
+    if (p->kind != PROTO_HTTP || ring_outstanding(ring) == 0)
         return 0;
-    snprintf(err->msg, sizeof(err->msg),
-             "server closed the connection with %u request(s) unanswered", owed);
-    return -1;
+    if (http_resp_eof(&rx->http) <= 0)
+        return 0; /* nothing, or a response cut short: unanswered */
+    rx->closing = true; /* a close-delimited body ended here */
+    if (http_check(p, rx, ring_at(ring, ring->head), err) < 0)
+        return -1;
+    *done = 1;
+    http_resp_init(&rx->http);
+    return 0;
 }

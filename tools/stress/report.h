@@ -12,14 +12,19 @@
 #include "hist.h"
 #include "options.h"
 
-/* Totals over all threads at one moment. */
+/* Totals over all threads at one moment (field meanings: struct tstats). */
 struct totals {
     uint64_t requests, bytes_rx, bytes_tx;
     uint64_t verify_failures, timeouts, connect_errors, resets;
+    uint64_t closed, quiet_closes, lost, lost_at_end, connects;
     uint64_t conns_up;
     uint64_t last_done;
-    struct hist hist; /* cumulative, measured requests only */
+    struct hist hist;      /* cumulative reply latency, measured requests only */
+    struct hist conn_hist; /* cumulative connect latency, measured connects only */
 };
+
+/* Zeroes t (histograms included). */
+void totals_init(struct totals *t);
 
 /* The final result. */
 struct result {
@@ -28,13 +33,27 @@ struct result {
     double elapsed; /* seconds of measurement */
     double req_per_sec;
     double bytes_per_sec; /* received */
+    double conns_per_sec; /* connections established per second */
     bool stopped;         /* interrupted by a signal */
     double cpu_percent;   /* mux-stress's own CPU time / wall time, 100 = one core */
 };
 
+/* The run's verdict: 0 (pass) or 1 (fail, the exit status), with the
+ * reasons in why (one line, no newline). Passing needs at least one verified
+ * request, no verification failure, nothing unanswered at the end and,
+ * unless --allow-errors, no connect error, reset, close with replies owed
+ * or lost request. */
+int report_verdict(const struct result *r, char *why, size_t size);
+
 /* One line per second: `prev` is the previous snapshot (NULL for the first). */
 void report_progress(FILE *f, const struct stress_opts *o, double elapsed, double interval,
                      const struct totals *now, const struct totals *prev, bool warmup);
+
+/* The live line, at most REPORT_LINE_MAX columns plus the newline. */
+#define REPORT_LINE_MAX 79
+void report_progress_line(char *buf, size_t size, const struct stress_opts *o, double elapsed,
+                          double interval, const struct totals *now, const struct totals *prev,
+                          bool warmup);
 
 /* Per-second CSV. report_csv_open returns NULL (message printed) on error. */
 FILE *report_csv_open(const char *path);
@@ -46,8 +65,9 @@ void report_summary(FILE *f, const struct result *r);
 /* Writes the JSON object. 0 or -1 (message printed). */
 int report_json(const char *path, const struct result *r);
 
-/* Draws csv_path into png_path with gnuplot. 0, or -1 with the reason on
- * stderr (gnuplot missing or failing is not a measurement failure). */
-int report_plot(const char *png_path, const char *csv_path, const struct stress_opts *o);
+/* plot.c: draws csv_path into out_path (.png or .svg, by extension) with
+ * gnuplot, both y axes from zero. 0, or -1 with the reason on stderr
+ * (gnuplot missing or failing is not a measurement failure). */
+int report_plot(const char *out_path, const char *csv_path, const struct stress_opts *o);
 
 #endif

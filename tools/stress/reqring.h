@@ -33,6 +33,12 @@ static inline uint32_t ring_outstanding(const struct reqring *r)
     return r->tail - r->head;
 }
 
+/* Requests with at least one byte on the wire that are still unanswered. */
+static inline uint32_t ring_sent(const struct reqring *r)
+{
+    return r->unsent - r->head + (r->unsent != r->tail && r->unsent_off > 0);
+}
+
 static inline struct req *ring_at(const struct reqring *r, uint32_t i)
 {
     return &r->slot[i & r->mask];

@@ -1,0 +1,212 @@
+/* test_cli.c - the mux-stress command line without running anything:
+ * wrk-style durations and counts, HOST:PORT and URL targets, option
+ * conflicts and output files checked up front, and the live progress line
+ * staying within 80 columns whatever the numbers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+#include "report.h"
+#include "target.h"
+#include "units.h"
+
+static void test_durations(void **state)
+{
+    const struct {
+        const char *s;
+        double secs;
+    } ok[] = {{"5", 5},       {"5s", 5},     {"500ms", 0.5}, {"2m", 120}, {"1h", 3600},
+              {"0.25", 0.25}, {"1.5s", 1.5}, {"250us", 250e-6}, {"0", 0}, {".5s", 0.5}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        double v = -1;
+        assert_int_equal(parse_duration(ok[i].s, &v), 0);
+        assert_true(v > ok[i].secs - 1e-12 && v < ok[i].secs + 1e-12);
+    }
+    const char *bad[] = {"", "s", "-1", "+1", " 1", "1 s", "1sec", "5x", "inf", "nan",
+                         "0x10", "1e8", "1mss", "m"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        double v;
+        if (parse_duration(bad[i], &v) == 0)
+            fail_msg("'%s' accepted", bad[i]);
+    }
+}
+
+static void test_counts(void **state)
+{
+    const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {{"1", 1},          {"1k", 1000},          {"2m", 2000000}, {"1g", 1000000000},
+              {"1.5k", 1500},    {"10K", 10000},        {"0", 0},        {"123", 123},
+              {"2.5m", 2500000}, {"65535", 65535}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        uint64_t v = 7;
+        assert_int_equal(parse_count(ok[i].s, UINT64_MAX / 4, &v), 0);
+        assert_true(v == ok[i].v);
+    }
+    const char *bad[] = {"", "k", "-1", "1.5", "1.2345k", "1kb", "1ki", " 1", "0x10", "1e3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t v;
+        if (parse_count(bad[i], UINT64_MAX / 4, &v) == 0)
+            fail_msg("'%s' accepted", bad[i]);
+    }
+    uint64_t v;
+    assert_int_equal(parse_count("2k", 1999, &v), -1);
+    assert_int_equal(parse_bytes("4k", 1u << 30, &v), 0);
+    assert_true(v == 4096);
+    assert_int_equal(parse_bytes("1m", 1u << 30, &v), 0);
+    assert_true(v == 1048576);
+    double r;
+    assert_int_equal(parse_metric("2.5k", &r), 0);
+    assert_true(r == 2500);
+}
+
+static void test_targets(void **state)
+{
+    struct target t;
+    const char *why;
+    assert_int_equal(target_parse("127.0.0.1:7000", &t, &why), 0);
+    assert_string_equal(t.host, "127.0.0.1");
+    assert_string_equal(t.port, "7000");
+    assert_false(t.url);
+    assert_int_equal(target_parse("[::1]:80", &t, &why), 0);
+    assert_string_equal(t.host, "::1");
+    assert_string_equal(t.authority, "[::1]:80");
+    assert_int_equal(target_parse("http://localhost:8080/a/b?c=d#frag", &t, &why), 0);
+    assert_true(t.url && t.has_path);
+    assert_string_equal(t.host, "localhost");
+    assert_string_equal(t.port, "8080");
+    assert_string_equal(t.authority, "localhost:8080");
+    assert_string_equal(t.path, "/a/b?c=d");
+    assert_int_equal(target_parse("HTTP://[::1]:9", &t, &why), 0);
+    assert_string_equal(t.path, "/");
+    assert_false(t.has_path);
+    assert_int_equal(target_parse("http://example.org/x", &t, &why), 0);
+    assert_string_equal(t.port, "80");
+    assert_int_equal(target_parse("http://h:1?q", &t, &why), 0);
+    assert_string_equal(t.path, "/?q");
+    const char *bad[] = {"127.0.0.1",          "127.0.0.1:0",      "127.0.0.1:65536",
+                         "::1:80",             "[::1:80",          ":80",
+                         "h:1k",               "https://h:1/",     "ftp://h:1/",
+                         "http://:80/",        "http://u@h:1/",    "http://h:1/a b",
+                         "http://h:x/",        "h:80:81",          "http://h:1/\x01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (target_parse(bad[i], &t, &why) == 0)
+            fail_msg("'%s' accepted", bad[i]);
+    assert_int_equal(target_parse("https://h/", &t, &why), -1);
+    assert_non_null(strstr(why, "https"));
+}
+
+static int parse(struct stress_opts *o, const char *const *args)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = "mux-stress";
+    for (; *args; args++)
+        argv[n++] = (char *)*args;
+    argv[n] = NULL;
+    return options_parse(o, n, argv);
+}
+
+static void test_options(void **state)
+{
+    struct stress_opts o;
+    const char *url[] = {"-d", "2m", "-n", "1k", "http://127.0.0.1:81/x", NULL};
+    assert_int_equal(parse(&o, url), 0);
+    assert_true(o.proto == PROTO_HTTP && o.duration == 120 && o.requests == 1000);
+    assert_string_equal(o.path, "/x");
+    assert_string_equal(o.authority, "127.0.0.1:81");
+    const char *path[] = {"--path", "/y", "http://127.0.0.1:81", NULL};
+    assert_int_equal(parse(&o, path), 0);
+    assert_string_equal(o.path, "/y");
+    const char *churn[] = {"--reconnect", "1", "--allow-errors", "-c", "1k", "h:1", NULL};
+    assert_int_equal(parse(&o, churn), 0);
+    assert_true(o.reconnect == 1 && o.allow_errors && o.conns == 1000);
+    assert_true(options_drain_grace(&o) == 1.0);
+    const char *grace[] = {"--timeout", "200ms", "h:1", NULL};
+    assert_int_equal(parse(&o, grace), 0);
+    assert_true(options_drain_grace(&o) == 0.2);
+    const char *bad[][6] = {
+        {"--proto", "echo", "http://h:1/", NULL},
+        {"--path", "/a", "http://h:1/b", NULL},
+        {"--reconnect", "0", "h:1", NULL},
+        {"--expect-file", "/etc/hostname", "h:1", NULL},
+        {"--plot", "x.pdf", "h:1", NULL},
+        {"--json", "/nonexistent/x", "h:1", NULL},
+        {"--csv", "/", "h:1", NULL},
+        {"--json", "a.json", "--csv", "a.json", "h:1", NULL},
+        {"-d", "5 s", "h:1", NULL},
+        {"-n", "1.5", "h:1", NULL},
+        {"--path", "/a#b", "h:1", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (parse(&o, bad[i]) != -1)
+            fail_msg("case %zu accepted", i);
+}
+
+/* Output paths are checked without creating anything. */
+static void test_outputs_not_created(void **state)
+{
+    char dir[] = "/tmp/stress_cli_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char json[64], png[64];
+    snprintf(json, sizeof(json), "%s/r.json", dir);
+    snprintf(png, sizeof(png), "%s/r.SVG", dir);
+    struct stress_opts o;
+    const char *args[] = {"--json", json, "--plot", png, "h:1", NULL};
+    assert_int_equal(parse(&o, args), 0);
+    assert_int_equal(access(json, F_OK), -1);
+    assert_int_equal(access(png, F_OK), -1);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* The live line never passes 79 columns: extreme values everywhere. */
+static void test_progress_width(void **state)
+{
+    static struct totals now, prev;
+    struct stress_opts o;
+    const char *args[] = {"-c", "1000000", "--idle", "1000000", "h:1", NULL};
+    assert_int_equal(parse(&o, args), 0);
+    const uint64_t big[] = {0, 9, 9999, 10000, 99949, 99999, 999499, 999999, 1000000,
+                            123456789, 999999999999ull, UINT64_MAX / 4};
+    char line[256];
+    size_t longest = 0;
+    for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+        for (int churn = 0; churn < 2; churn++) {
+            totals_init(&now);
+            totals_init(&prev);
+            now.requests = now.bytes_rx = now.connects = big[i];
+            now.verify_failures = now.lost = now.resets = big[i] / 3;
+            now.conns_up = big[i] % 2000001;
+            hist_record(&now.hist, big[i] < (1ull << 39) ? big[i] : (1ull << 39));
+            o.reconnect = (uint64_t)churn;
+            report_progress_line(line, sizeof(line), &o, 1e7 + 0.05 * (double)i, 0.5, &now,
+                                 &prev, false);
+            longest = strlen(line) > longest ? strlen(line) : longest;
+            if (strlen(line) > REPORT_LINE_MAX)
+                fail_msg("%zu columns: %s", strlen(line), line);
+        }
+    fprintf(stderr, "longest progress line: %zu columns\n", longest);
+    report_progress_line(line, sizeof(line), &o, 1.0, 1.0, &now, &prev, true);
+    assert_non_null(strstr(line, "warm-up"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durations),       cmocka_unit_test(test_counts),
+        cmocka_unit_test(test_targets),         cmocka_unit_test(test_options),
+        cmocka_unit_test(test_outputs_not_created), cmocka_unit_test(test_progress_width),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
