@@ -23,7 +23,7 @@ BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev)
 # and man-db serve the package test (cpack's dependency scan, man -w);
 # prometheus (promtool) checks the metrics, haproxy fronts the deploy test.
 TEST_PACKAGES=(libcmocka-dev valgrind clang gnuplot-nox curl wrk chromium netcat-openbsd
-               bc util-linux file man-db prometheus haproxy)
+               bc util-linux file man-db prometheus haproxy libevent-dev libuv1-dev)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 deps() {
