@@ -18,6 +18,7 @@
 #include "bufpool.h"
 #include "inbuf.h"
 #include "outq.h"
+#include "seed.h"
 
 static void test_pool_keeps_recent_peak_then_trims(void **state)
 {
@@ -179,23 +180,10 @@ static void test_outq_clear_closes_files(void **state)
 
 /* ---- Randomized against models (seed printed; MUX_TEST_SEED replays) ---- */
 
-static unsigned long long rng;
-
-static unsigned long long next_rand(void)
-{
-    rng ^= rng << 13; /* xorshift64 */
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static int group_setup(void **state)
 {
-    const char *env = getenv("MUX_TEST_SEED");
-    unsigned long long seed = env ? strtoull(env, NULL, 0)
-                                  : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
-    print_message("seed=%llu (replay: MUX_TEST_SEED=%llu)\n", seed, seed);
-    rng = seed ? seed : 1;
+    seed_rng();
     return 0;
 }
 

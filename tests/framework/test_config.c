@@ -25,6 +25,7 @@
 #include <mux/mux.h>
 
 #include "harness.h"
+#include "seed.h"
 
 #ifndef CONFIG_DIR
 #error CONFIG_DIR must point at tests/framework/configs
@@ -173,23 +174,10 @@ static void test_defaults_are_valid(void **state)
 /* ---- Scratch files, random numbers ---- */
 
 static char tmp_dir[256];
-static unsigned long long rng;
-
-static unsigned long long next_rand(void)
-{
-    rng ^= rng << 13; /* xorshift64 */
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static int group_setup(void **state)
 {
-    const char *env = getenv("MUX_TEST_SEED");
-    unsigned long long seed = env ? strtoull(env, NULL, 0)
-                                  : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
-    rng = seed ? seed : 1;
-    print_message("seed=%llu (replay: MUX_TEST_SEED=%llu)\n", seed, seed);
+    seed_rng();
     const char *base = getenv("TMPDIR");
     snprintf(tmp_dir, sizeof(tmp_dir), "%s/mux-test-config-XXXXXX", base && *base ? base : "/tmp");
     return mkdtemp(tmp_dir) ? 0 : -1;

@@ -31,6 +31,7 @@
 
 #include "harness.h"
 #include "proxy_proto.h"
+#include "seed.h"
 
 static const unsigned char sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -408,15 +409,6 @@ static void test_v2_malformed(void **state)
 
 /* ---- randomized (seed printed; MUX_TEST_SEED replays) ---- */
 
-static unsigned long long rng;
-
-static unsigned long long next_rand(void)
-{
-    rng ^= rng << 13; /* xorshift64 */
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static size_t rand_below(size_t n)
 {
@@ -425,11 +417,7 @@ static size_t rand_below(size_t n)
 
 static int group_setup(void **state)
 {
-    const char *env = getenv("MUX_TEST_SEED");
-    unsigned long long seed = env ? strtoull(env, NULL, 0)
-                                  : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
-    print_message("seed=%llu (replay: MUX_TEST_SEED=%llu)\n", seed, seed);
-    rng = seed ? seed : 1;
+    seed_rng();
     return 0;
 }
 

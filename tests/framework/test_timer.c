@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "timer.h"
+#include "seed.h"
 
 static void test_pops_in_deadline_order(void **state)
 {
@@ -75,23 +76,10 @@ static void test_cancel_and_rearm(void **state)
 
 /* ---- Randomized against a model ---- */
 
-static unsigned long long rng;
-
-static unsigned long long next_rand(void)
-{
-    rng ^= rng << 13; /* xorshift64 */
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 
 static unsigned long long test_seed(void)
 {
-    const char *env = getenv("MUX_TEST_SEED");
-    unsigned long long seed = env ? strtoull(env, NULL, 0)
-                                  : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
-    print_message("seed=%llu (replay: MUX_TEST_SEED=%llu)\n", seed, seed);
-    return seed ? seed : 1;
+    return seed_rng();
 }
 
 enum { NT = 200 }; /* past the heap's first 64 slots: growth is exercised */
