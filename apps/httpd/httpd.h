@@ -21,7 +21,8 @@ struct httpd_opts {
     char root[HTTPD_ROOT_MAX];     /* document root directory */
     unsigned header_timeout_ms;    /* whole request head must arrive within this; 0 = none */
     unsigned keepalive_timeout_ms; /* idle time between requests; 0 = none */
-    bool access_log;               /* one line per request to stderr */
+    bool access_log;               /* one line per request (stderr or access_log_file) */
+    char access_log_file[HTTPD_ROOT_MAX]; /* "" = stderr; reopened on SIGUSR1 */
     bool symlinks;                 /* follow symlinks that stay inside the root */
     bool dir_redirect;             /* "/dir" -> 301 "/dir/" (as nginx) */
     size_t max_body;               /* largest request body skipped; more is 413 */

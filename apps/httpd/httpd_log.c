@@ -1,10 +1,16 @@
 /* httpd_log.c - the access log line (see httpd_log.h). */
 #include "httpd_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+static atomic_int log_fd = STDERR_FILENO;
+static char log_path[4096]; /* main thread only */
 
 struct line {
     char *buf;
@@ -67,6 +73,34 @@ void httpd_log_write(const struct httpd_log_entry *e)
 {
     char line[HTTPD_LOG_LINE_MAX];
     size_t n = httpd_log_format(e, line, sizeof line);
-    ssize_t w = write(STDERR_FILENO, line, n); /* one write: lines never interleave */
+    /* one write: lines never interleave */
+    ssize_t w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), line, n);
     (void)w;
+}
+
+int httpd_log_open(const char *path)
+{
+    if (strlen(path) >= sizeof(log_path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int cur = atomic_load_explicit(&log_fd, memory_order_relaxed);
+    if (cur == STDERR_FILENO) {
+        atomic_store_explicit(&log_fd, fd, memory_order_relaxed);
+    } else {
+        dup2(fd, cur);
+        close(fd);
+    }
+    snprintf(log_path, sizeof(log_path), "%s", path);
+    return 0;
+}
+
+int httpd_log_reopen(void)
+{
+    if (!log_path[0])
+        return 0;
+    char path[sizeof(log_path)];
+    snprintf(path, sizeof(path), "%s", log_path);
+    return httpd_log_open(path);
 }

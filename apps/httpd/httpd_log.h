@@ -31,7 +31,17 @@ struct httpd_log_entry {
  * its length (< cap; out is NUL-terminated). */
 size_t httpd_log_format(const struct httpd_log_entry *e, char *out, size_t cap);
 
-/* Formats e and writes it to fd 2 with one write(2). */
+/* Formats e and writes it with one write(2): to the file opened by
+ * httpd_log_open(), else to stderr. Any thread. */
 void httpd_log_write(const struct httpd_log_entry *e);
+
+/* Main thread: send the access log to `path` (appending, created 0644).
+ * 0 or a negative errno. */
+int httpd_log_open(const char *path);
+
+/* Main thread (SIGUSR1): reopen the same path after a rotation; workers
+ * writing meanwhile reach the old or the new file, never a closed one
+ * (dup2 onto the same descriptor). 0 or a negative errno. */
+int httpd_log_reopen(void);
 
 #endif

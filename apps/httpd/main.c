@@ -16,6 +16,7 @@
 
 #include "http_cache.h"
 #include "http_path.h"
+#include "httpd_log.h"
 #include "httpd.h"
 
 static struct httpd_opts opts = {
@@ -39,7 +40,9 @@ static const struct mux_config_key httpd_keys[] = {
     {KEY("keepalive_timeout_ms", MUX_CFG_UINT, keepalive_timeout_ms), .min = 0, .max = 3600000,
      .doc = "close a connection idle this long between requests; 0 = never"},
     {KEY("access_log", MUX_CFG_BOOL, access_log),
-     .doc = "one line per request to stderr (common log format)"},
+     .doc = "one line per request (common log format), to stderr or access_log_file"},
+    {KEY("access_log_file", MUX_CFG_STRING, access_log_file), .size = sizeof(opts.access_log_file),
+     .doc = "write the access log to this file (and turn it on); SIGUSR1 reopens it"},
     {KEY("symlinks", MUX_CFG_BOOL, symlinks),
      .doc = "follow relative symlinks that stay inside the root (others are always 403)"},
     {KEY("dir_redirect", MUX_CFG_BOOL, dir_redirect),
@@ -51,6 +54,7 @@ static const struct mux_config_key httpd_keys[] = {
 
 static const struct mux_app_flag httpd_flags[] = {
     {.short_name = 'r', .long_name = "root", .key = "httpd.root", .arg_name = "DIR"},
+    {.long_name = "access-log", .key = "httpd.access_log_file", .arg_name = "FILE"},
     {0},
 };
 
@@ -76,10 +80,20 @@ static int httpd_setup(void *o, void **app_out, struct mux_error *err)
         return setup_fail(err, -errno, in->root);
     if (!S_ISDIR(st.st_mode))
         return setup_fail(err, -ENOTDIR, in->root);
+    if (in->access_log_file[0]) {
+        int lrc = httpd_log_open(in->access_log_file);
+        if (lrc < 0) {
+            snprintf(err->key, sizeof(err->key), "httpd.access_log_file");
+            snprintf(err->message, sizeof(err->message), "%.180s: %.60s", in->access_log_file,
+                     strerror(-lrc));
+            return lrc;
+        }
+    }
     struct httpd_app *app = calloc(1, sizeof(*app));
     if (app == NULL)
         return setup_fail(err, -ENOMEM, in->root);
     app->opts = *in;
+    app->opts.access_log = in->access_log || in->access_log_file[0];
     unsigned flags = (in->symlinks ? 0 : HTTP_PATH_NO_SYMLINKS) |
                      (in->dir_redirect ? HTTP_PATH_DIR_REDIRECT : 0);
     int rc = http_root_open(&app->root, in->root, flags);
@@ -95,6 +109,15 @@ static int httpd_setup(void *o, void **app_out, struct mux_error *err)
     }
     *app_out = app; /* read-only from here on: every worker reads it */
     return 0;
+}
+
+/* SIGUSR1: the framework reopened its own log; now the access log. */
+static void httpd_reopen_logs(void *p)
+{
+    (void)p;
+    int rc = httpd_log_reopen();
+    if (rc < 0)
+        mux_log(MUX_LOG_ERROR, "cannot reopen the access log: %s", strerror(-rc));
 }
 
 static void httpd_teardown(void *p)
@@ -122,6 +145,7 @@ int main(int argc, char **argv)
         .flags = httpd_flags,
         .setup = httpd_setup,
         .teardown = httpd_teardown,
+        .reopen_logs = httpd_reopen_logs,
     };
     return mux_app_main(argc, argv, &app);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "httpd_fixture.h"
@@ -110,6 +111,41 @@ static char *read_text(const char *path)
     return buf;
 }
 
+/* --access-log FILE, and SIGUSR1 after a rotation: lines go to the new file. */
+static void test_access_log_file_and_reopen(void **state)
+{
+    char log[256], rotated[256], conf[600];
+    snprintf(log, sizeof log, "%s/acc.log", fx.dir);
+    snprintf(rotated, sizeof rotated, "%s/acc.log.1", fx.dir);
+    snprintf(conf, sizeof conf, "httpd = { access_log_file = \"%s\"; };\n", log);
+    struct mux_child c;
+    assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1, conf, NULL), 0);
+    struct hresp r;
+    assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    hr_free(&r);
+    assert_int_equal(rename(log, rotated), 0);
+    kill(c.pid, SIGUSR1);
+    /* the reopen happens on the server's main thread: poll for the new file */
+    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
+    while (access(log, F_OK) != 0 && mux_now_ms() < deadline) {
+        struct timespec ts = {.tv_nsec = 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(access(log, F_OK), 0);
+    assert_int_equal(hc_once(c.port, "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
+    hr_free(&r);
+    assert_int_equal(fx_stop(&c), 0);
+    char *old_text = read_text(rotated), *new_text = read_text(log);
+    assert_non_null(old_text);
+    assert_non_null(new_text);
+    assert_non_null(strstr(old_text, "\"GET /hello.txt HTTP/1.1\" 200 "));
+    assert_null(strstr(old_text, "/index.html"));
+    assert_non_null(strstr(new_text, "\"GET /index.html HTTP/1.1\" 200 "));
+    assert_null(strstr(new_text, "/hello.txt"));
+    free(old_text);
+    free(new_text);
+}
+
 static void test_access_log(void **state)
 {
     char log[256];
@@ -199,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_access_log),
+        cmocka_unit_test(test_access_log_file_and_reopen),
         cmocka_unit_test(test_symlinks_off),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_example_config),
