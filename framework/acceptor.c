@@ -154,7 +154,7 @@ static void *acceptor_run(void *arg)
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
             if (p == &stop_marker) {
-                if (s->opts.reuseport && !a->paused) {
+                if (a->drain_on_stop && !a->paused) {
                     drain_queues(s, woken);
                     for (unsigned k = 0; k < s->nworkers; k++)
                         if (woken[k])
@@ -198,6 +198,7 @@ int mux__acceptor_start(struct mux_server *s)
     struct mux__acceptor *a = &s->acceptor;
     a->next = 0;
     a->paused = false;
+    a->drain_on_stop = s->opts.reuseport; /* read here: reloads rewrite s->opts */
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
     a->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -24,6 +24,7 @@ struct mux__acceptor {
     int reserve_fd;  /* spare fd given up to shed connections on EMFILE */
     unsigned next;   /* round-robin cursor */
     bool paused;
+    bool drain_on_stop; /* reuseport: take what is queued before closing */
 };
 
 struct mux_server {
