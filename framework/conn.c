@@ -85,7 +85,7 @@ static void release(struct mux_conn *c);
 
 static void update_interest(struct mux_conn *c)
 {
-    if (c->state == CONN_CLOSED)
+    if (c->state == CONN_CLOSED || (c->flags & CONN_UNPOLLED))
         return;
     uint32_t want = 0;
     if (c->state == CONN_CONNECTING)
@@ -171,7 +171,8 @@ static void release(struct mux_conn *c)
     assert(c->state == CONN_CLOSED);
     mux_list_remove(&c->pending);
     mux__timers_cancel(&w->timers, &c->timer);
-    w->pops->del(w->poller, c->fd);
+    if (!(c->flags & CONN_UNPOLLED))
+        w->pops->del(w->poller, c->fd);
     close(c->fd);
     c->fd = -1;
     mux_list_remove(&c->node);
@@ -618,6 +619,19 @@ static void settle(struct mux_conn *c)
     update_interest(c);
 }
 
+/* Both directions are finished (our FIN after mux_conn_shutdown_write,
+ * the peer's read): the socket has nothing left to report but a hang-up
+ * that a level-triggered poller would repeat on every wait, so it leaves
+ * the poller while the handler finishes with the buffered input. */
+static void stop_polling(struct mux_conn *c)
+{
+    if (c->flags & CONN_UNPOLLED)
+        return;
+    c->w->pops->del(c->w->poller, c->fd);
+    c->flags |= CONN_UNPOLLED;
+    c->interest = 0;
+}
+
 /* ---- the loop's entry points ---- */
 
 void mux__conn_handle(struct mux_conn *c, uint32_t events)
@@ -643,6 +657,9 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
     if (events & (MUX_EV_READ | MUX_EV_HUP)) {
         if (mux__conn_can_read(c))
             on_readable(c);
+        else if ((events & MUX_EV_HUP) && (c->flags & (CONN_EOF_READ | CONN_WR_DONE)) ==
+                                              (CONN_EOF_READ | CONN_WR_DONE))
+            stop_polling(c); /* both FINs exchanged: an orderly end, nothing more to wait for */
         else if (events & MUX_EV_HUP) /* both directions gone while we do not read */
             fail(c, ECONNRESET);
     }

@@ -89,6 +89,7 @@ enum {
     CONN_SHUT_WR = 1u << 13,      /* mux_conn_shutdown_write: no more output */
     CONN_WR_DONE = 1u << 14,      /* ... and our FIN is out */
     CONN_EOF_TOLD = 1u << 15,     /* on_eof ran */
+    CONN_UNPOLLED = 1u << 16,     /* both FINs exchanged: out of the poller for good */
 };
 
 struct mux_conn {

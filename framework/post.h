@@ -34,7 +34,9 @@ struct mux__posts {
     atomic_uint inflight;                  /* producers between the open check and publish */
 };
 
-/* capacity rounded up to a power of two. Starts closed. 0 or -ENOMEM. */
+/* capacity rounded up to a power of two. *q must be zeroed beforehand
+ * (the server's calloc does it): a post may race with this init, and sees
+ * the queue closed until mux__posts_open. Starts closed. 0 or -ENOMEM. */
 int mux__posts_init(struct mux__posts *q, size_t capacity);
 
 /* Frees the ring; the queue must be closed and drained. */

@@ -439,6 +439,7 @@ static void nop_post(struct mux_worker *w, void *arg)
 static void test_ring_wake_fifo_full_closed(void **state)
 {
     struct mux__posts q;
+    memset(&q, 0, sizeof(q));
     assert_int_equal(mux__posts_init(&q, 8), 0);
     bool wake = false;
     assert_int_equal(mux__posts_push(&q, nop_post, NULL, &wake), -ESHUTDOWN); /* not open yet */
