@@ -480,7 +480,7 @@ struct cont_app {
     /* per destination worker, per sender: the next expected sequence */
     uint32_t next[WORKERS][PRODUCERS + 1];
     int disorder[WORKERS];
-    atomic_int finished;
+    atomic_int finished, started;
 };
 static struct cont_app cont;
 
@@ -543,15 +543,22 @@ static void cont_worker_start(struct mux_worker *w, void *arg)
     worker_timer = mux_timer_start(w, 0, 1, cont_worker_tick, NULL);
 }
 
+static void cont_started(struct mux_worker *w)
+{
+    (void)w;
+    atomic_fetch_add(&cont.started, 1);
+    signal_all();
+}
+
 static void test_posts_under_contention(void **state)
 {
-    seed = seed ? seed : 1;
     memset(&cont, 0, sizeof(cont));
     worker_seq = 0;
-    struct mux_handler h = {0};
+    struct mux_handler h = {.on_worker_start = cont_started};
     struct test_server t;
     cont.t = &t;
     start(&t, &h, WORKERS, NULL);
+    assert_int_equal(wait_for(&cont.started, WORKERS, 5000), 0); /* posts are accepted now */
     post(&t, 0, cont_worker_start, NULL);
     pthread_t th[PRODUCERS];
     for (uintptr_t p = 0; p < PRODUCERS; p++)
