@@ -63,7 +63,7 @@ static void start_echo(struct mux_child *c)
 
 static void addr_of(const struct mux_child *c, char *buf, size_t size)
 {
-    snprintf(buf, size, "%s:%d", c->host, c->port);
+    snprintf(buf, size, "%.40s:%d", c->host, c->port);
 }
 
 /* A blocking listener on loopback; its "HOST:PORT" into buf. */
