@@ -34,7 +34,8 @@ static _Atomic uint64_t next_conn_id = 1;
 /* ---- states ---- */
 
 static const char *const state_names[] = {
-    [CONN_PROXY_HEADER] = "PROXY_HEADER", [CONN_OPEN] = "OPEN",         [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
+    [CONN_PROXY_HEADER] = "PROXY_HEADER", [CONN_CONNECTING] = "CONNECTING", [CONN_OPEN] = "OPEN",
+    [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
     [CONN_CLOSING] = "CLOSING",   [CONN_ABORTING] = "ABORTING", [CONN_LINGER] = "LINGER",
     [CONN_CLOSED] = "CLOSED",
 };
@@ -43,6 +44,7 @@ static const char *const state_names[] = {
 /* The transitions of conn.h, one row per state. */
 static const unsigned allowed[] = {
     [CONN_PROXY_HEADER] = TO(CONN_OPEN) | TO(CONN_CLOSED),
+    [CONN_CONNECTING] = TO(CONN_OPEN) | TO(CONN_ABORTING) | TO(CONN_CLOSED),
     [CONN_OPEN] = TO(CONN_DRAINING) | TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) |
                   TO(CONN_ABORTING) | TO(CONN_CLOSED),
     [CONN_DRAINING] = TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) | TO(CONN_ABORTING) |
@@ -89,12 +91,14 @@ static void deliver(struct mux_conn *c);
 
 static void update_interest(struct mux_conn *c)
 {
-    if (c->state == CONN_CLOSED)
+    if (c->state == CONN_CLOSED || (c->flags & CONN_UNPOLLED))
         return;
     uint32_t want = 0;
-    if (c->state == CONN_LINGER || mux__conn_can_read(c))
+    if (c->state == CONN_CONNECTING)
+        want = MUX_EV_WRITE; /* writability reports the connect's outcome */
+    else if (c->state == CONN_LINGER || mux__conn_can_read(c))
         want |= MUX_EV_READ;
-    if (c->state != CONN_LINGER && !mux__outq_empty(&c->out))
+    if (c->state != CONN_LINGER && c->state != CONN_CONNECTING && !mux__outq_empty(&c->out))
         want |= MUX_EV_WRITE;
     if (want == c->interest)
         return;
@@ -152,8 +156,8 @@ static void end(struct mux_conn *c, int err, enum ending how, const char *why)
         mux_log(MUX_LOG_DEBUG, "conn %llu closed: %s (%s)", (unsigned long long)c->id,
                 close_reason(err), why);
     w->local.closed_by[mux__close_reason_index(err)]++;
-    if ((c->flags & CONN_ACCEPTED) && w->handler->on_close)
-        w->handler->on_close(c, err);
+    if ((c->flags & CONN_ACCEPTED) && c->h->on_close)
+        c->h->on_close(c, err);
     mux__conn_drop_output(c);
     mux__inbuf_free(&c->in, &w->inpool);
     if (!linger) {
@@ -173,7 +177,8 @@ static void release(struct mux_conn *c)
     assert(c->state == CONN_CLOSED);
     mux_list_remove(&c->pending);
     mux__timers_cancel(&w->timers, &c->timer);
-    w->pops->del(w->poller, c->fd);
+    if (!(c->flags & CONN_UNPOLLED))
+        w->pops->del(w->poller, c->fd);
     close(c->fd);
     c->fd = -1;
     free(c->proxied);
@@ -194,31 +199,41 @@ static void fail(struct mux_conn *c, int err)
 
 /* ---- open ---- */
 
-void mux__conn_open(struct mux__worker *w, int fd)
+/* A connection on fd in `state`, in the worker's list and counters. */
+static struct mux_conn *conn_new(struct mux__worker *w, int fd, const struct mux_handler *h,
+                                 enum mux__conn_state state)
 {
     struct mux_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    c->w = w;
+    c->h = h;
+    c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
+    c->state = (uint8_t)state;
+    c->last_active = c->last_input = w->now_ms;
+    c->timeout_ms = w->opts->idle_timeout_ms;
+    mux_list_init(&c->pending);
+    mux_list_add_tail(&w->conns, &c->node);
+    w->local.open++;
+    if (w->opts->tcp_nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return c;
+}
+
+void mux__conn_open(struct mux__worker *w, int fd)
+{
+    struct mux_conn *c = conn_new(w, fd, w->handler, CONN_OPEN);
     if (!c) {
         mux_log(MUX_LOG_ERROR, "out of memory for a new connection");
         close(fd);
         mux__server_release_slot(w->srv);
         return;
     }
-    c->fd = fd;
-    c->w = w;
-    c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
-    c->state = CONN_OPEN;
     c->flags = CONN_COUNTED;
-    c->last_active = c->last_input = w->now_ms;
-    c->timeout_ms = w->opts->idle_timeout_ms;
-    mux_list_init(&c->pending);
-    mux_list_add_tail(&w->conns, &c->node);
     w->local.accepted++;
-    w->local.open++;
-
-    if (w->opts->tcp_nodelay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
     int rc = w->pops->add(w->poller, fd, c, MUX_EV_READ);
     if (rc < 0) {
         mux__worker_refused(w, fd, -rc);
@@ -247,8 +262,8 @@ static void accepted(struct mux_conn *c)
                 mux_conn_peer_str(c, peer, sizeof(peer)), w->index);
     }
     c->flags |= CONN_ACCEPTED;
-    if (w->handler->on_accept) {
-        int rc = w->handler->on_accept(c);
+    if (c->h->on_accept) {
+        int rc = c->h->on_accept(c);
         if (rc != 0) {
             fail(c, rc > 0 ? rc : ECONNREFUSED);
             return;
@@ -288,6 +303,87 @@ static void proxy_header(struct mux_conn *c)
     accepted(c);
 }
 
+/* ---- outbound: connect ---- */
+
+int mux__conn_connect(struct mux__worker *w, const struct sockaddr *addr, socklen_t len,
+                      const struct mux_handler *h, void *data, unsigned timeout_ms,
+                      struct mux_conn **out)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct mux_conn *c = conn_new(w, fd, h, CONN_CONNECTING);
+    if (!c) {
+        close(fd);
+        return -ENOMEM;
+    }
+    c->flags = CONN_OUTBOUND;
+    c->data = data;
+    if (connect(fd, addr, len) == 0)
+        c->flags |= CONN_CONNECTED; /* reported from the loop, never from here */
+    else if (errno != EINPROGRESS)
+        c->connect_err = errno;
+    int rc = w->pops->add(w->poller, fd, c, MUX_EV_WRITE);
+    if (rc < 0) {
+        end(c, -rc, END_FIN, "cannot watch"); /* not returned yet: no on_close owed */
+        return rc;
+    }
+    c->interest = MUX_EV_WRITE;
+    c->flags |= CONN_ACCEPTED; /* from here on_close is owed */
+    if (timeout_ms)
+        mux__timers_arm(&w->timers, &c->timer, w->now_ms + timeout_ms);
+    if (c->flags & CONN_CONNECTED || c->connect_err)
+        mux__worker_defer(w, c);
+    if (mux_log_enabled(MUX_LOG_DEBUG))
+        mux_log(MUX_LOG_DEBUG, "conn %llu connecting on worker %u", (unsigned long long)c->id,
+                w->index);
+    *out = c;
+    return 0;
+}
+
+/* CONNECTING -> OPEN: what was asked meanwhile takes effect now. */
+static void connected(struct mux_conn *c)
+{
+    struct mux__worker *w = c->w;
+    set_state(c, CONN_OPEN, "connected");
+    c->last_active = c->last_input = w->now_ms;
+    mux__timers_cancel(&w->timers, &c->timer);
+    arm_idle_timer(c);
+    if (c->h->on_connect)
+        c->h->on_connect(c);
+    if (c->state == CONN_OPEN && (c->flags & CONN_CLOSE_ASKED)) {
+        set_state(c, CONN_CLOSING, "app close while connecting");
+        c->flags &= ~CONN_WANT_WRITABLE;
+    }
+    if (w->stopping)
+        mux__conn_drain(c);
+    mux__worker_defer(w, c); /* flush what was queued, start reading */
+}
+
+/* CONNECTING: the poller reported the outcome (writable, error or hangup). */
+static void connect_done(struct mux_conn *c, uint32_t events)
+{
+    int err = 0;
+    socklen_t elen = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+        err = errno;
+    if (!err && (events & (MUX_EV_ERROR | MUX_EV_HUP)))
+        err = ECONNREFUSED;
+    if (err)
+        end(c, err, END_FIN, "connect failed");
+    else
+        connected(c);
+}
+
+/* CONNECTING, from the deferred pass: connect() gave its answer at once. */
+static void connect_immediate(struct mux_conn *c)
+{
+    if (c->connect_err)
+        end(c, c->connect_err, END_FIN, "connect failed");
+    else if (c->flags & CONN_CONNECTED)
+        connected(c);
+}
+
 /* ---- the read path ---- */
 
 /* Offers buffered input to on_read while it consumes and may be delivered. */
@@ -295,10 +391,10 @@ static void deliver(struct mux_conn *c)
 {
     while (c->in.len > 0 && mux__conn_can_deliver(c)) {
         size_t len = c->in.len;
-        size_t n = c->w->handler->on_read(c, mux__inbuf_data(&c->in), len);
+        size_t n = c->h->on_read(c, mux__inbuf_data(&c->in), len);
         if (unlikely(n > len)) {
             mux_log(MUX_LOG_ERROR, "%s: on_read consumed %zu of %zu bytes; clamped",
-                    c->w->handler->name ? c->w->handler->name : "handler", n, len);
+                    c->h->name ? c->h->name : "handler", n, len);
             n = len;
         }
         mux__inbuf_consume(&c->in, n);
@@ -459,12 +555,12 @@ static void after_write(struct mux_conn *c)
     }
     if (!(c->flags & CONN_WANT_WRITABLE) || !mux__conn_can_send(c))
         return;
-    if (!c->w->handler->on_writable) {
+    if (!c->h->on_writable) {
         c->flags &= ~CONN_WANT_WRITABLE;
         return;
     }
     size_t before = mux__conn_out_cost(c);
-    c->w->handler->on_writable(c);
+    c->h->on_writable(c);
     if (mux__conn_out_cost(c) == before && (c->flags & CONN_WANT_WRITABLE))
         c->flags &= ~CONN_WANT_WRITABLE; /* neither refilled nor turned off: the loop would spin */
 }
@@ -520,10 +616,27 @@ static bool drained(struct mux_conn *c)
     return false;
 }
 
+/* mux_conn_shutdown_write: our FIN goes out once the queue is empty. False
+ * if that failed and ended the connection. */
+static bool shut_write_when_flushed(struct mux_conn *c)
+{
+    if ((c->flags & (CONN_SHUT_WR | CONN_WR_DONE)) != CONN_SHUT_WR || !mux__outq_empty(&c->out) ||
+        c->state < CONN_OPEN || c->state > CONN_INPUT_DONE)
+        return true;
+    if (shutdown(c->fd, SHUT_WR) < 0) {
+        fail(c, errno);
+        return false;
+    }
+    c->flags |= CONN_WR_DONE;
+    return true;
+}
+
 /* The one place that decides whether a live connection is done: closes it
  * when its state's work is over, else registers the interest it needs. */
 static void settle(struct mux_conn *c)
 {
+    if (!shut_write_when_flushed(c))
+        return;
     switch ((enum mux__conn_state)c->state) {
     case CONN_PROXY_HEADER:
         if (c->w->stopping) { /* never handed to the app: nothing to answer */
@@ -531,6 +644,7 @@ static void settle(struct mux_conn *c)
             return;
         }
         break;
+    case CONN_CONNECTING:
     case CONN_OPEN:
         break;
     case CONN_DRAINING:
@@ -539,13 +653,20 @@ static void settle(struct mux_conn *c)
             return;
         }
         break;
-    case CONN_INPUT_DONE:
-        if (output_done(c) &&
-            !(c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED)))) {
+    case CONN_INPUT_DONE: {
+        bool held = c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
+        if (!held && c->h->on_eof && !(c->flags & CONN_EOF_TOLD)) {
+            c->flags |= CONN_EOF_TOLD;
+            c->h->on_eof(c);
+            mux__worker_defer(c->w, c); /* settle again after what it did */
+            break;
+        }
+        if (output_done(c) && !held && (!c->h->on_eof || (c->flags & CONN_SHUT_WR))) {
             end(c, 0, END_FIN, "peer FIN, output flushed");
             return;
         }
         break;
+    }
     case CONN_CLOSING:
         if (mux__outq_empty(&c->out)) {
             end(c, 0, END_LINGER, "app close, output flushed");
@@ -562,6 +683,19 @@ static void settle(struct mux_conn *c)
     update_interest(c);
 }
 
+/* Both directions are finished (our FIN after mux_conn_shutdown_write,
+ * the peer's read): the socket has nothing left to report but a hang-up
+ * that a level-triggered poller would repeat on every wait, so it leaves
+ * the poller while the handler finishes with the buffered input. */
+static void stop_polling(struct mux_conn *c)
+{
+    if (c->flags & CONN_UNPOLLED)
+        return;
+    c->w->pops->del(c->w->poller, c->fd);
+    c->flags |= CONN_UNPOLLED;
+    c->interest = 0;
+}
+
 /* ---- the loop's entry points ---- */
 
 void mux__conn_handle(struct mux_conn *c, uint32_t events)
@@ -572,6 +706,10 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
     }
     if (c->state == CONN_CLOSED) /* stale: closed earlier in this batch */
         return;
+    if (c->state == CONN_CONNECTING) {
+        connect_done(c, events);
+        return;
+    }
     if (events & MUX_EV_RDHUP)
         c->flags |= CONN_PEER_HUP;
     if (events & MUX_EV_ERROR) {
@@ -583,6 +721,9 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
     if (events & (MUX_EV_READ | MUX_EV_HUP)) {
         if (mux__conn_can_read(c))
             on_readable(c);
+        else if ((events & MUX_EV_HUP) && (c->flags & (CONN_EOF_READ | CONN_WR_DONE)) ==
+                                              (CONN_EOF_READ | CONN_WR_DONE))
+            stop_polling(c); /* both FINs exchanged: an orderly end, nothing more to wait for */
         else if (events & MUX_EV_HUP) /* both directions gone while we do not read */
             fail(c, ECONNRESET);
     }
@@ -600,6 +741,11 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
 void mux__conn_process(struct mux_conn *c)
 {
     switch ((enum mux__conn_state)c->state) {
+    case CONN_CONNECTING:
+        connect_immediate(c);
+        if (c->state == CONN_CONNECTING)
+            settle(c);
+        return; /* connected() deferred the rest */
     case CONN_CLOSED:
         return;
     case CONN_LINGER:
@@ -635,6 +781,9 @@ void mux__conn_timeout(struct mux_conn *c)
         return;
     case CONN_PROXY_HEADER:
         end(c, ETIMEDOUT, END_RESET, "no PROXY header in time");
+        return;
+    case CONN_CONNECTING:
+        end(c, ETIMEDOUT, END_FIN, "connect timeout");
         return;
     default:
         break;
@@ -682,7 +831,7 @@ void mux__conn_free(struct mux_conn *c)
 MUX_API void mux_conn_pause_read(struct mux_conn *c)
 {
     MUX_ASSERT_OWNER(c);
-    if (!mux__conn_can_send(c) || (c->flags & CONN_READ_PAUSED))
+    if (!mux__conn_live(c) || (c->flags & CONN_READ_PAUSED))
         return;
     c->flags |= CONN_READ_PAUSED;
     mux__worker_defer(c->w, c); /* drop the read interest */
@@ -691,7 +840,7 @@ MUX_API void mux_conn_pause_read(struct mux_conn *c)
 MUX_API void mux_conn_resume_read(struct mux_conn *c)
 {
     MUX_ASSERT_OWNER(c);
-    if (!mux__conn_can_send(c) || !(c->flags & CONN_READ_PAUSED))
+    if (!mux__conn_live(c) || !(c->flags & CONN_READ_PAUSED))
         return;
     c->flags &= ~CONN_READ_PAUSED;
     if (c->w->opts->edge_triggered)
@@ -702,11 +851,31 @@ MUX_API void mux_conn_resume_read(struct mux_conn *c)
 MUX_API void mux_conn_close(struct mux_conn *c)
 {
     MUX_ASSERT_OWNER(c);
-    if (!mux__conn_can_send(c))
+    if (!mux__conn_live(c))
         return;
+    if (c->state == CONN_CONNECTING) { /* CLOSING needs a connected socket to flush */
+        c->flags |= CONN_CLOSE_ASKED;
+        c->flags &= ~CONN_WANT_WRITABLE;
+        return;
+    }
     set_state(c, CONN_CLOSING, "app close");
     c->flags &= ~CONN_WANT_WRITABLE;
     mux__worker_defer(c->w, c);
+}
+
+MUX_API void mux_conn_shutdown_write(struct mux_conn *c)
+{
+    MUX_ASSERT_OWNER(c);
+    if (!mux__conn_live(c) || (c->flags & CONN_SHUT_WR))
+        return;
+    c->flags |= CONN_SHUT_WR;
+    c->flags &= ~CONN_WANT_WRITABLE;
+    mux__worker_defer(c->w, c); /* settle() sends the FIN once flushed */
+}
+
+MUX_API bool mux_conn_is_outbound(const struct mux_conn *c)
+{
+    return c->flags & CONN_OUTBOUND;
 }
 
 MUX_API void mux_conn_abort(struct mux_conn *c)
@@ -787,6 +956,8 @@ MUX_API void mux_conn_set_timeout(struct mux_conn *c, unsigned ms)
         return;
     c->timeout_ms = ms;
     c->last_active = c->w->now_ms;
-    if (c->state != CONN_DRAINING) /* the drain owns the timer; the grace period bounds it */
+    /* The drain owns the timer (the grace period bounds it); so does the
+     * connect timeout, and the idle timer starts once connected. */
+    if (c->state != CONN_DRAINING && c->state != CONN_CONNECTING)
         arm_idle_timer(c);
 }

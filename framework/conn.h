@@ -7,13 +7,21 @@
  *   PROXY_HEADER  server.proxy_protocol: reading the PROXY v1/v2 header that
  *                 must open the connection; on_accept has not run yet, so a
  *                 bad or missing header closes it without on_close.
+ *   CONNECTING .. an outbound connect (mux_worker_connect) is in progress:
+ *                 nothing is read or written; sends queue, and close,
+ *                 shutdown_write, pause and want_writable are recorded and
+ *                 applied once connected. Ends connected (OPEN, on_connect),
+ *                 failed or timed out (CLOSED, on_close(c, err)), or
+ *                 aborted.
  *   OPEN ........ reads and delivers input (unless READ_PAUSED by the app or
  *                 READ_BLOCKED by output above write_high_water), writes.
  *   DRAINING .... server shutdown: as OPEN, and closes once the output is
  *                 flushed and the socket has been empty for DRAIN_QUIET_MS.
  *   INPUT_DONE .. the peer's FIN was read: buffered input is offered once
  *                 more, output (and on_writable refills) still flows; closes
- *                 once flushed and the app no longer wants on_writable.
+ *                 once flushed and the app no longer wants on_writable. A
+ *                 handler with on_eof is told instead, and the connection
+ *                 closes once flushed after the app shut its side too.
  *   CLOSING ..... mux_conn_close(): no more input is delivered; closes once
  *                 the output is flushed.
  *   ABORTING .... mux_conn_abort(): output dropped; the loop resets it.
@@ -29,6 +37,7 @@
  *                 same batch are recognised and dropped.
  *
  *   PROXY_HEADER -> OPEN | CLOSED
+ *   CONNECTING -> OPEN | ABORTING | CLOSED
  *   OPEN -> DRAINING | INPUT_DONE | CLOSING | ABORTING | CLOSED
  *   DRAINING -> INPUT_DONE | CLOSING | ABORTING | LINGER | CLOSED
  *   INPUT_DONE -> CLOSING | ABORTING | CLOSED
@@ -36,8 +45,12 @@
  *   ABORTING -> CLOSED
  *   LINGER -> CLOSED
  *
+ * mux_conn_shutdown_write() is a condition, not a state (SHUT_WR, then
+ * WR_DONE once the FIN is out after the flush): it holds in OPEN, DRAINING
+ * and INPUT_DONE, reading goes on, and sends return -EPIPE.
+ *
  * on_close runs exactly once, on the way into LINGER or CLOSED, and only for
- * a connection whose on_accept ran. Every public call checks the state, so
+ * a connection whose on_accept ran (or that mux_worker_connect returned). Every public call checks the state, so
  * each one is harmless in every callback, on_close included. */
 #ifndef MUX_CONN_PRIV_H
 #define MUX_CONN_PRIV_H
@@ -52,6 +65,7 @@
 
 enum mux__conn_state {
     CONN_PROXY_HEADER,
+    CONN_CONNECTING,
     CONN_OPEN,
     CONN_DRAINING,
     CONN_INPUT_DONE,
@@ -74,6 +88,13 @@ enum {
     CONN_COUNTED = 1u << 7,       /* holds a max_connections slot */
     CONN_STRICT_LINGER = 1u << 8, /* LINGER after a shutdown close: late input resets */
     CONN_EOF_READ = 1u << 9,      /* read() returned the peer's FIN */
+    CONN_OUTBOUND = 1u << 10,     /* made by mux_worker_connect */
+    CONN_CONNECTED = 1u << 11,    /* CONNECTING: connect() succeeded at once */
+    CONN_CLOSE_ASKED = 1u << 12,  /* CONNECTING: mux_conn_close, applied once connected */
+    CONN_SHUT_WR = 1u << 13,      /* mux_conn_shutdown_write: no more output */
+    CONN_WR_DONE = 1u << 14,      /* ... and our FIN is out */
+    CONN_EOF_TOLD = 1u << 15,     /* on_eof ran */
+    CONN_UNPOLLED = 1u << 16,     /* both FINs exchanged: out of the poller for good */
 };
 
 struct mux_conn {
@@ -82,6 +103,7 @@ struct mux_conn {
     uint32_t flags;
     uint32_t interest; /* MUX_EV_* registered with the poller */
     struct mux__worker *w;
+    const struct mux_handler *h; /* the server's, or the one given to mux_worker_connect */
     struct mux__inbuf in;
     struct mux__outq out;
     void *data;
@@ -93,6 +115,7 @@ struct mux_conn {
     struct mux_list node;    /* in w->conns, then w->dead */
     struct mux_list pending; /* in w->pending while work is deferred */
     struct mux__peer *proxied; /* the address a PROXY header carried, or NULL */
+    int connect_err;         /* CONNECTING: connect() failed at once with this */
 };
 
 struct mux__peer {
@@ -102,6 +125,11 @@ struct mux__peer {
 
 /* Worker thread. Takes over an accepted fd: registers it, runs on_accept. */
 void mux__conn_open(struct mux__worker *w, int fd);
+
+/* Worker thread. Starts an outbound connect (mux_worker_connect). */
+int mux__conn_connect(struct mux__worker *w, const struct sockaddr *addr, socklen_t len,
+                      const struct mux_handler *h, void *data, unsigned timeout_ms,
+                      struct mux_conn **out);
 
 /* Worker thread. Readiness from the poller. */
 void mux__conn_handle(struct mux_conn *c, uint32_t events);
@@ -132,13 +160,22 @@ static inline bool mux__conn_can_deliver(const struct mux_conn *c)
 /* The socket should be read now. */
 static inline bool mux__conn_can_read(const struct mux_conn *c)
 {
-    return c->state <= CONN_DRAINING && !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
+    return (c->state == CONN_PROXY_HEADER || (c->state >= CONN_OPEN && c->state <= CONN_DRAINING)) &&
+           !(c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
+}
+
+/* Neither closing nor closed: the app may still steer it (close, pause,
+ * shut down its writing). */
+static inline bool mux__conn_live(const struct mux_conn *c)
+{
+    return c->state >= CONN_CONNECTING && c->state <= CONN_INPUT_DONE;
 }
 
 /* Output may still be queued (and on_writable may fire). */
 static inline bool mux__conn_can_send(const struct mux_conn *c)
 {
-    return c->state >= CONN_OPEN && c->state <= CONN_INPUT_DONE;
+    return c->state >= CONN_CONNECTING && c->state <= CONN_INPUT_DONE &&
+           !(c->flags & CONN_SHUT_WR);
 }
 
 /* on_close has run. */

@@ -103,7 +103,7 @@ MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
      * queue does not balloon before the loop regains control. An error
      * surfaces again at the next flush, from the loop. */
     c->w->local.bytes_queued += len;
-    if (mux__conn_out_cost(c) > c->w->opts->write_high_water)
+    if (c->state != CONN_CONNECTING && mux__conn_out_cost(c) > c->w->opts->write_high_water)
         (void)mux__conn_flush(c);
     queued(c, 0);
     return 0;

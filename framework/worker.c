@@ -56,20 +56,27 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
     mux__bufpool_init(&w->outpool, OUTQ_CHUNK, POOL_KEEP);
     atomic_init(&w->stop_requested, false);
     atomic_init(&w->hurry_requested, false);
-    int rc = mux__handoff_init(&w->handoff, 4096);
+    mux__utimers_init(&w->utimers);
+    int rc = mux__posts_init(&w->posts, MUX_POST_QUEUE);
     if (rc < 0)
         return rc;
+    rc = mux__handoff_init(&w->handoff, 4096);
+    if (rc < 0)
+        goto fail_posts;
     rc = w->pops->create(&w->poller, srv->opts.edge_triggered);
     if (rc < 0)
         goto fail_handoff;
     rc = w->pops->add(w->poller, w->handoff.wake_fd, &wake_marker, MUX_EV_READ);
     if (rc < 0)
         goto fail_poller;
+    mux__posts_open(&w->posts); /* posts wait in the ring until the thread runs */
     return 0;
 fail_poller:
     w->pops->destroy(w->poller);
 fail_handoff:
     mux__handoff_destroy(&w->handoff);
+fail_posts:
+    mux__posts_destroy(&w->posts);
     return rc;
 }
 
@@ -79,6 +86,9 @@ void mux__worker_destroy(struct mux__worker *w)
     w->pops->destroy(w->poller);
     mux__handoff_destroy(&w->handoff);
     mux__timers_destroy(&w->timers);
+    mux__worker_finish(w); /* a worker whose thread never ran: posts queued to it still run */
+    mux__utimers_destroy(&w->utimers);
+    mux__posts_destroy(&w->posts);
     mux__bufpool_destroy(&w->inpool);
     mux__bufpool_destroy(&w->outpool);
 }
@@ -198,6 +208,7 @@ static void on_wake(struct mux__worker *w)
     int fd;
     while ((fd = mux__handoff_pop(&w->handoff)) >= 0)
         mux__conn_open(w, fd);
+    mux__worker_run_posts(w);
     if (!w->stopping && atomic_load_explicit(&w->stop_requested, memory_order_acquire))
         begin_stop(w);
     if (w->stopping && atomic_load_explicit(&w->hurry_requested, memory_order_acquire))
@@ -223,6 +234,7 @@ static void run_timers(struct mux__worker *w)
     struct mux__timer *t;
     while ((t = mux__timers_pop_due(&w->timers, w->now_ms)) != NULL)
         mux__conn_timeout(container_of(t, struct mux_conn, timer));
+    mux__utimers_run(&w->utimers, w->now_ms, mux__worker_pub(w));
 }
 
 static void trim_pools(struct mux__worker *w)
@@ -252,6 +264,9 @@ static int wait_timeout(struct mux__worker *w)
     if (!mux_list_empty(&w->pending))
         return 0;
     int t = mux__timers_timeout(&w->timers, w->now_ms);
+    int u = mux__utimers_timeout(&w->utimers, w->now_ms);
+    if (u >= 0 && (t < 0 || u < t))
+        t = u;
     if (w->stopping) {
         int left = w->stop_deadline > w->now_ms ? (int)(w->stop_deadline - w->now_ms) : 0;
         if (t < 0 || left < t)
@@ -266,6 +281,9 @@ void *mux__worker_run(void *arg)
     struct mux__poll_event ev[EVENTS_PER_WAIT];
     w->tid = pthread_self();
     w->now_ms = monotonic_ms();
+    w->started = true;
+    if (w->handler->on_worker_start)
+        w->handler->on_worker_start(mux__worker_pub(w));
 
     while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
@@ -286,6 +304,7 @@ void *mux__worker_run(void *arg)
         mux_log(MUX_LOG_WARN, "worker %u: shutdown grace period over, closing the rest",
                 w->index);
     kill_all(w, ESHUTDOWN);
+    mux__worker_finish(w);
     publish_stats(w);
     mux__server_worker_exited(w->srv);
     return NULL;

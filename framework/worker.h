@@ -1,7 +1,7 @@
 /* worker.h - a worker thread and the state it owns (private).
  *
- * Everything here except `handoff`, `stop_requested` and `pub` is touched
- * by the worker's own thread only. The loop itself is mux__worker_run() in
+ * Everything here except `handoff`, `posts`, `stop_requested` and `pub` is
+ * touched by the worker's own thread only. The loop itself is mux__worker_run() in
  * worker.c. */
 #ifndef MUX_WORKER_H
 #define MUX_WORKER_H
@@ -17,7 +17,9 @@
 #include "mux/conn.h"
 #include "mux/server.h"
 #include "poller.h"
+#include "post.h"
 #include "timer.h"
+#include "utimer.h"
 
 /* err as given to on_close -> enum mux_close_reason (mux/server.h). */
 unsigned mux__close_reason_index(int err);
@@ -61,6 +63,13 @@ struct mux__worker {
     uint64_t refused_logged_ms; /* rate limit for "cannot watch fd" warnings */
     uint64_t refused_unlogged;  /* refusals since the last warning */
 
+    /* What apps reach through mux/worker.h (worker_api.c). */
+    void *user_data;             /* mux_worker_set_data */
+    struct mux__posts posts;     /* shared: any thread posts */
+    struct mux__utimers utimers; /* mux_timer_start */
+    bool started;                /* the thread ran on_worker_start */
+    bool finished;               /* the loop ended: no new timers or connects */
+
     struct mux__counters local; /* plain counters, this thread only */
     /* Published copy for mux_server_stats(), once per loop turn: a
      * seqlock-free snapshot of relaxed atomics (each counter is monotonic or
@@ -90,6 +99,25 @@ void mux__worker_read_stats(const struct mux__worker *w, struct mux__counters *o
 
 /* Worker thread: the poller refused fd (err); logs at most once a second. */
 void mux__worker_refused(struct mux__worker *w, int fd, int err);
+
+/* Worker thread: runs the posts that are ready (bounded per turn; a self
+ * wake-up brings the loop back for the rest). */
+void mux__worker_run_posts(struct mux__worker *w);
+
+/* Worker thread, after its last connection closed: cancels the app's
+ * timers, refuses further posts, runs those already queued, then
+ * on_worker_stop. */
+void mux__worker_finish(struct mux__worker *w);
+
+/* The public handle and back (the same object). */
+static inline struct mux_worker *mux__worker_pub(struct mux__worker *w)
+{
+    return (struct mux_worker *)w;
+}
+static inline struct mux__worker *mux__worker_priv(const struct mux_worker *w)
+{
+    return (struct mux__worker *)w;
+}
 
 /* Worker thread: queue c for mux__conn_process() before the next wait. */
 void mux__worker_defer(struct mux__worker *w, struct mux_conn *c);

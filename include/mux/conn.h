@@ -27,6 +27,7 @@ extern "C" {
 #endif
 
 struct mux_conn; /* opaque */
+struct mux_worker; /* worker.h */
 
 /* The protocol: fill one of these with designated initializers and hand it
  * to mux_server_new() (or mux_app_main()). The framework copies the table. */
@@ -63,6 +64,28 @@ struct mux_handler {
      * shutdown grace period expired), or what a read/write failed with.
      * Free user data here. No output calls are allowed from here. */
     void (*on_close)(struct mux_conn *c, int err);
+
+    /* Optional. An outbound connection (mux_worker_connect, worker.h) is
+     * established; input starts flowing and queued output goes out. Runs
+     * instead of on_accept, once, and never for a failed connect (that one
+     * gets on_close with the error). */
+    void (*on_connect)(struct mux_conn *c);
+
+    /* Optional. The peer half-closed (its FIN was read) and every buffered
+     * byte has been offered to on_read. Without this callback the
+     * connection closes by itself once its output is flushed. With it, the
+     * connection stays open for output until the handler ends its side:
+     * mux_conn_shutdown_write() (then it closes once flushed) or
+     * mux_conn_close(). A proxy uses it to pass a half-close on. */
+    void (*on_eof)(struct mux_conn *c);
+
+    /* Optional worker hooks (worker.h). on_worker_start runs on each
+     * worker thread before it serves any connection, timer or post;
+     * on_worker_stop after all of them, last on that thread. Only the
+     * server's handler has them (a handler given to mux_worker_connect
+     * does not). */
+    void (*on_worker_start)(struct mux_worker *w);
+    void (*on_worker_stop)(struct mux_worker *w);
 };
 
 /* Copies len bytes from buf into the connection's output queue (the caller
@@ -94,6 +117,12 @@ void mux_conn_resume_read(struct mux_conn *c);
 /* Graceful close: stop reading, flush everything queued, then close and
  * call on_close(c, 0). Idempotent. */
 void mux_conn_close(struct mux_conn *c);
+
+/* Half-close: once everything queued is flushed, send our FIN (shutdown
+ * SHUT_WR) and keep reading. Sends return -EPIPE from now on and
+ * on_writable stops. The connection closes when the peer has finished too
+ * (its FIN read, then on_close(c, 0)). Idempotent. */
+void mux_conn_shutdown_write(struct mux_conn *c);
 
 /* Immediate close: drop queued output, reset the connection (RST), and call
  * on_close(c, ECONNABORTED). */

@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "log.h"
 #include "server.h"
+#include "worker.h"
 
 #define MUX_VERSION_MAJOR 0
 #define MUX_VERSION_MINOR 1

@@ -7,6 +7,8 @@
  *     mux_server_run(s);     returns after SIGINT/SIGTERM or mux_server_stop()
  *     mux_server_free(s);
  * mux_app_main() (app.h) wraps all of it with the common command line.
+ * Per-worker state and hooks, timers, posts to workers (mux_server_post)
+ * and outbound connections are in worker.h.
  */
 #ifndef MUX_SERVER_H
 #define MUX_SERVER_H
