@@ -26,6 +26,17 @@
 
 #include "harness.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 static unsigned long long seed;
 
 static unsigned long long rnd(void)
@@ -273,8 +284,10 @@ static void test_slow_reader_dropped(void **state)
         slow_got += (size_t)n;
     }
     assert_true(slow_got < TOTAL);
+    /* the 8 MiB never piled up for the slow client (not measurable under
+     * ASan, whose quarantine holds freed memory; slow_got above is the proof) */
     long rss = mux_peak_rss_kib(srv.pid);
-    if (rss - rss0 > 32 * 1024) /* the 8 MiB never piled up for the slow client */
+    if (!UNDER_ASAN && rss - rss0 > 32 * 1024)
         fail_msg("server peak RSS grew by %ld KiB", rss - rss0);
     close(slow);
     close(sender);
