@@ -26,17 +26,6 @@
 
 #include "harness.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 static unsigned long long seed;
 
 static unsigned long long rnd(void)
@@ -49,19 +38,10 @@ static unsigned long long rnd(void)
 
 static void start_chat(struct mux_child *c, const char *config)
 {
-    const char *b = getenv("MUX_TEST_POLLER");
-    b = b && b[0] ? b : "epoll";
     char *argv[12];
     int n = 0;
     argv[n++] = MUX_CHAT_BIN;
-    argv[n++] = "-l";
-    argv[n++] = "127.0.0.1:0";
-    argv[n++] = "-w";
-    argv[n++] = "2";
-    argv[n++] = "--poller";
-    argv[n++] = strcmp(b, "epoll-et") == 0 ? "epoll" : (char *)b;
-    if (strcmp(b, "epoll-et") == 0)
-        argv[n++] = "--edge";
+    n = mux_server_args(argv, n);
     if (config) {
         argv[n++] = "-c";
         argv[n++] = (char *)config;

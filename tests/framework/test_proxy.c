@@ -31,36 +31,16 @@
 
 #include "harness.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 
 static unsigned long long seed;
 
 /* argv for mux-proxy on the test's backend, with extra args. */
 static void start_proxy(struct mux_child *c, const char *const extra[])
 {
-    const char *b = getenv("MUX_TEST_POLLER");
-    b = b && b[0] ? b : "epoll";
     char *argv[24];
     int n = 0;
     argv[n++] = MUX_PROXY_BIN;
-    argv[n++] = "-l";
-    argv[n++] = "127.0.0.1:0";
-    argv[n++] = "-w";
-    argv[n++] = "2";
-    argv[n++] = "--poller";
-    argv[n++] = strcmp(b, "epoll-et") == 0 ? "epoll" : (char *)b;
-    if (strcmp(b, "epoll-et") == 0)
-        argv[n++] = "--edge";
+    n = mux_server_args(argv, n);
     for (int i = 0; extra[i]; i++)
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;

@@ -366,3 +366,19 @@ long mux_peak_rss_kib(pid_t pid)
     fclose(f);
     return kib;
 }
+
+int mux_server_args(char **argv, int n)
+{
+    const char *b = getenv("MUX_TEST_POLLER");
+    b = b && b[0] ? b : "epoll";
+    bool edge = strcmp(b, "epoll-et") == 0;
+    argv[n++] = "-l";
+    argv[n++] = "127.0.0.1:0";
+    argv[n++] = "-w";
+    argv[n++] = "2";
+    argv[n++] = "--poller";
+    argv[n++] = edge ? "epoll" : (char *)b;
+    if (edge)
+        argv[n++] = "--edge";
+    return n;
+}

@@ -36,6 +36,24 @@ int mux_child_wait(struct mux_child *c, int timeout_ms);
  * 128+signal, or -1 on timeout. */
 int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms);
 
+/* Appends "-l 127.0.0.1:0 -w 2 --poller NAME [--edge]" for the backend
+ * MUX_TEST_POLLER names (epoll, epoll-et, poll, select; default epoll) to
+ * argv at n; returns the new count. */
+int mux_server_args(char **argv, int n);
+
+/* 1 when this test (and the servers built with it) runs under ASan, whose
+ * quarantine keeps freed memory: peak-RSS bounds do not hold there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 /* Timeout scale: 1, or 20 under valgrind. */
 int mux_test_slowdown(void);
 
