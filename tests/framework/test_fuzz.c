@@ -1,8 +1,9 @@
 /* test_fuzz.c - the randomized lifecycle fuzzer: what nobody thought of.
  *
- * A handler makes random API calls in every callback (on_close included),
- * consumes random amounts in on_read and calls into other connections of
- * its worker; clients behave randomly (fragments down to one byte,
+ * A handler makes random API calls in every callback (on_close and on_eof
+ * included; shutdown_write among them), consumes random amounts in on_read,
+ * calls into other connections of its worker, and starts and cancels
+ * worker timers whose callbacks make the same calls; clients behave randomly (fragments down to one byte,
  * half-close, reset, stop reading, read slowly, vanish mid-write, connect
  * and say nothing). The protocol keeps every byte checkable: clients send
  * the pattern stream P(0), P(1), ... and the server answers with the bytes
@@ -39,6 +40,7 @@
 
 #include "harness.h"
 #include "inproc.h"
+#include "mux/worker.h"
 
 #define STREAM_MAX (4u << 20) /* bytes a client sends at most on one connection */
 #define CLIENTS 64            /* connections open at once */
@@ -76,10 +78,14 @@ struct sconn {
     struct sconn *all_next; /* every sconn, freed after the server stopped */
 };
 
+#define TIMERS 16 /* per worker: slots for timer ids (no allocation per timer) */
+
 struct wstate {             /* touched by one worker thread only */
     uint64_t rng;
     struct sconn *live[MAX_LIVE];
     unsigned nlive;
+    struct mux_worker *worker;
+    uint64_t timer_ids[TIMERS]; /* ids started from this slot, maybe stale */
 };
 
 struct app {
@@ -89,6 +95,7 @@ struct app {
     pthread_mutex_t lock;         /* the counters and the all-list */
     struct sconn *all;
     uint64_t accepts, closes, violations, calls;
+    atomic_bool quiet;            /* set by the test thread before the quiet window */
     char why[256];                /* the first violation */
 };
 
@@ -144,6 +151,44 @@ static void emit(struct app *a, struct sconn *s, uint64_t n, bool by_file, bool 
         violation(a, "send: %s", strerror(-rc));
 }
 
+static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close);
+
+/* A timer: calls on a random live connection of its worker, and sometimes
+ * cancels itself or another timer (ids may be stale: that must be harmless). */
+static void on_timer(struct mux_worker *wk, void *arg)
+{
+    struct app *a = mux_worker_app(wk);
+    struct wstate *w = &a->w[mux_worker_index(wk)];
+    uint64_t *slot = arg;
+    if (atomic_load(&a->quiet)) { /* the quiet window: timers stop themselves */
+        mux_timer_cancel(wk, *slot);
+        return;
+    }
+    if (w->nlive > 0) {
+        struct sconn *o = w->live[below(&w->rng, w->nlive)];
+        if (o->closed)
+            violation(a, "a timer found a closed connection registered");
+        else
+            random_calls(o->c, o, false);
+    }
+    if (below(&w->rng, 3) == 0)
+        mux_timer_cancel(wk, *slot);
+    if (below(&w->rng, 4) == 0)
+        mux_timer_cancel(wk, w->timer_ids[below(&w->rng, TIMERS)]);
+}
+
+static void random_timer(struct wstate *w)
+{
+    if (!w->worker)
+        return;
+    uint64_t *slot = &w->timer_ids[below(&w->rng, TIMERS)];
+    if (below(&w->rng, 2))
+        mux_timer_cancel(w->worker, *slot);
+    *slot = mux_timer_start(w->worker, (unsigned)below(&w->rng, 50),
+                            below(&w->rng, 3) == 0 ? 1 + (unsigned)below(&w->rng, 100) : 0,
+                            on_timer, slot);
+}
+
 /* A few random calls on s (and sometimes on another live connection). */
 static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close)
 {
@@ -166,9 +211,13 @@ static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close)
             mux_conn_close(c);
         } else if (r < 73) {
             mux_conn_abort(c);
+        } else if (r < 74) {
+            mux_conn_shutdown_write(c);
         } else if (r < 76) {
             static const unsigned t[] = {0, 0, 300, 1000, 3000};
             mux_conn_set_timeout(c, t[below(&w->rng, 5)]);
+        } else if (r < 78) {
+            random_timer(w);
         } else if (r < 85 && w->nlive > 0) { /* another connection of this worker */
             struct sconn *o = w->live[below(&w->rng, w->nlive)];
             if (o->closed)
@@ -244,6 +293,25 @@ static void f_writable(struct mux_conn *c)
     random_calls(c, s, false);
 }
 
+/* With on_eof the connection stays open for output after the peer's FIN
+ * until the handler ends its side; the random calls may or may not. */
+static void f_eof(struct mux_conn *c)
+{
+    struct sconn *s = enter(c, "on_eof");
+    random_calls(c, s, false);
+    struct wstate *w = ws(c);
+    if (below(&w->rng, 2))
+        mux_conn_shutdown_write(c);
+    else if (below(&w->rng, 2))
+        mux_conn_close(c);
+}
+
+static void f_worker_start(struct mux_worker *wk)
+{
+    struct app *a = mux_worker_app(wk);
+    a->w[mux_worker_index(wk)].worker = wk;
+}
+
 static void f_close(struct mux_conn *c, int err)
 {
     struct app *a = mux_conn_app(c);
@@ -263,6 +331,8 @@ static const struct mux_handler fuzz_handler = {
     .on_read = f_read,
     .on_writable = f_writable,
     .on_close = f_close,
+    .on_eof = f_eof,
+    .on_worker_start = f_worker_start,
 };
 
 /* ---- client side ---- */
@@ -465,6 +535,7 @@ static void test_lifecycle_fuzz(void **state)
     /* Quiet: every client stays connected and does nothing; the server's
      * workers must not burn CPU meanwhile (open, paused, half-closed,
      * blocked and lingering connections all sit still). */
+    atomic_store(&a->quiet, true);
     long long cpu0 = cpu_ms();
     struct timespec ts = {.tv_nsec = 400 * 1000000L};
     nanosleep(&ts, NULL);
