@@ -28,7 +28,7 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # development files add what a consumer's build resolves: mux.pc requires
 # libconfig (Requires.private) and mux-config.cmake finds it via pkg-config.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libconfig-dev, libsystemd-dev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libconfig-dev, libsystemd-dev, libssl-dev, liburing-dev")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "pkg-config")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 # libmux.so.0 may land in a directory the loader finds only through its

@@ -15,15 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building the library and the servers needs.
-BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev)
+BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev libssl-dev liburing-dev)
 # What the test command adds: cmocka and valgrind for the suite, clang for
 # the compiler matrix; curl, wrk and chromium are the real HTTP clients the
 # mux-httpd tests drive (each case skips if its tool is absent); gnuplot
 # renders mux-stress --plot; bc and util-linux serve the benchmarks; file
 # and man-db serve the package test (cpack's dependency scan, man -w);
-# prometheus (promtool) checks the metrics, haproxy fronts the deploy test.
+# prometheus (promtool) checks the metrics, haproxy fronts the deploy test;
+# openssl (s_client, the test CA) and python3's ssl module drive the TLS tests.
 TEST_PACKAGES=(libcmocka-dev valgrind clang gnuplot-nox curl wrk chromium netcat-openbsd
-               bc util-linux file man-db prometheus haproxy libevent-dev libuv1-dev)
+               bc util-linux file man-db prometheus haproxy libevent-dev libuv1-dev
+               openssl python3)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 deps() {
