@@ -97,14 +97,20 @@ static void test_targets(void **state)
     assert_string_equal(t.path, "/?q");
     const char *bad[] = {"127.0.0.1",          "127.0.0.1:0",      "127.0.0.1:65536",
                          "::1:80",             "[::1:80",          ":80",
-                         "h:1k",               "https://h:1/",     "ftp://h:1/",
+                         "h:1k",               "https://h:0/",     "ftp://h:1/",
                          "http://:80/",        "http://u@h:1/",    "http://h:1/a b",
                          "http://h:x/",        "h:80:81",          "http://h:1/\x01"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (target_parse(bad[i], &t, &why) == 0)
             fail_msg("'%s' accepted", bad[i]);
-    assert_int_equal(target_parse("https://h/", &t, &why), -1);
-    assert_non_null(strstr(why, "https"));
+    assert_int_equal(target_parse("https://h/x", &t, &why), 0); /* TLS, port 443 */
+    assert_true(t.url && t.tls);
+    assert_string_equal(t.port, "443");
+    assert_string_equal(t.path, "/x");
+    assert_int_equal(target_parse("http://h/", &t, &why), 0);
+    assert_false(t.tls);
+    assert_int_equal(target_parse("ftps://h/", &t, &why), -1);
+    assert_non_null(strstr(why, "https://"));
 }
 
 static int parse(struct stress_opts *o, const char *const *args)

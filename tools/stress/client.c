@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "tls.h"
 
 #define MAX_EVENTS 256
 #define HOUSE_NS (50 * NS_PER_MS) /* timeouts and retries checked this often */
@@ -58,10 +59,15 @@ static void dispatch(struct sthread *th, struct epoll_event *ev)
         conn_connect_done(th, c);
         return;
     }
+    if (c->state == CS_HANDSHAKE) {
+        conn_handshake(th, c);
+        return;
+    }
     int fd = c->fd;
-    if (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+    bool out = ev->events & EPOLLOUT;
+    if ((ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || (out && c->tls_read_on_out))
         conn_readable(th, c);
-    if ((ev->events & EPOLLOUT) && c->fd == fd && c->state == CS_UP)
+    if (out && c->fd == fd && c->state == CS_UP)
         conn_flush(th, c);
 }
 
@@ -78,7 +84,8 @@ static void flush_dirty(struct sthread *th)
 
 static void check_timeout(struct sthread *th, struct sconn *c)
 {
-    if (c->state == CS_CONNECTING && th->now - c->since > th->timeout_ns) {
+    if ((c->state == CS_CONNECTING || c->state == CS_HANDSHAKE) &&
+        th->now - c->since > th->timeout_ns) {
         conn_connect_timeout(th, c);
     } else if (c->state == CS_UP && ring_outstanding(&c->ring) &&
                th->now - c->since > th->timeout_ns) {
@@ -249,8 +256,10 @@ int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t fir
     th->slots = calloc((size_t)(th->nall ? th->nall : 1) * cap, sizeof(*th->slots));
     th->dirty = calloc(th->nall ? th->nall : 1, sizeof(*th->dirty));
     th->rbuf = malloc(th->rbuf_size);
+    th->wbuf = th->o->tls ? malloc(STLS_RECORD) : NULL;
     th->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!th->conns || !th->slots || !th->dirty || !th->rbuf || th->epfd < 0)
+    if (!th->conns || !th->slots || !th->dirty || !th->rbuf || th->epfd < 0 ||
+        (th->o->tls && !th->wbuf))
         return -1;
     for (uint32_t i = 0; i < th->nall; i++) {
         struct sconn *c = &th->conns[i];
@@ -277,4 +286,5 @@ void client_free(struct sthread *th)
     free(th->slots);
     free(th->dirty);
     free(th->rbuf);
+    free(th->wbuf);
 }

@@ -51,6 +51,7 @@ enum conn_end {
 enum conn_state {
     CS_WAIT,       /* not connected; (re)connect at retry_at */
     CS_CONNECTING, /* non-blocking connect in progress, waiting for EPOLLOUT */
+    CS_HANDSHAKE,  /* --tls: connected, TLS handshake in progress */
     CS_UP,
     CS_DEAD, /* gave up after repeated connect failures */
 };
@@ -71,6 +72,10 @@ struct sconn {
     uint64_t since;     /* ns: state entered / last reply progress */
     uint64_t connect_t; /* ns: connect() was called (fresh clock read) */
     uint64_t retry_at; /* ns, CS_WAIT */
+    bool tls_read_on_out; /* --tls: a read waits for writability (key update) */
+    bool tls_flush_on_in; /* --tls: a write waits for readability */
+    uint32_t tls_wlen;    /* --tls: length of the record write to retry, or 0 */
+    struct ssl_st *ssl;   /* --tls, from CS_HANDSHAKE on */
     struct reqring ring;
     struct proto_rx rx;
 };
@@ -94,6 +99,7 @@ struct sthread {
     uint32_t ndirty;
     char *rbuf; /* read buffer shared by the thread's connections */
     size_t rbuf_size;
+    char *wbuf; /* --tls: requests gathered into one record */
     uint64_t now;           /* ns, read once per event batch */
     uint64_t measure_start; /* ns: end of the warm-up */
     uint64_t end_time;      /* ns: end of -d, or UINT64_MAX */
@@ -140,6 +146,7 @@ void conn_verify_failed(struct sthread *th, struct sconn *c, const char *msg,
 /* --- conn_life.c (used by client.c and conn_io.c) --- */
 void conn_start(struct sthread *th, struct sconn *c);
 void conn_connect_done(struct sthread *th, struct sconn *c); /* EPOLLOUT while connecting */
+void conn_handshake(struct sthread *th, struct sconn *c);    /* any event in CS_HANDSHAKE */
 void conn_connect_timeout(struct sthread *th, struct sconn *c);
 void conn_close_fd(struct sthread *th, struct sconn *c);
 /* Closes c, counts what the reason implies, reopens it (or gives it up). */

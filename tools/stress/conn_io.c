@@ -8,11 +8,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 #define FLUSH_IOV 64      /* iovecs per writev */
 #define READS_PER_EVENT 4 /* fairness: reads per readable event */
+#define TLS_READS_PER_EVENT 16 /* a TLS read returns one record (<= 16 KiB) */
 
 /* May connection c issue one more request due at t? Charges the -n budget. */
 static bool may_issue(struct sthread *th, struct sconn *c, uint64_t t)
@@ -107,12 +111,62 @@ static void advance(struct sconn *c, size_t n)
     }
 }
 
+/* --tls: one record of the unsent requests (copied together when there
+ * are several), or exactly the blocked one again. Returns bytes written, 0
+ * when blocked (interest set), -1 when the connection ended. */
+static ssize_t tls_write(struct sthread *th, struct sconn *c, const struct iovec *iov, int n,
+                         size_t *total)
+{
+    const void *buf = iov[0].iov_base;
+    size_t len = iov[0].iov_len < STLS_RECORD ? iov[0].iov_len : STLS_RECORD;
+    if (n > 1 && len < STLS_RECORD) {
+        len = 0;
+        for (int i = 0; i < n && len < STLS_RECORD; i++) {
+            size_t k = iov[i].iov_len < STLS_RECORD - len ? iov[i].iov_len : STLS_RECORD - len;
+            memcpy(th->wbuf + len, iov[i].iov_base, k);
+            len += k;
+        }
+        buf = th->wbuf;
+    }
+    if (c->tls_wlen && c->tls_wlen < len)
+        len = c->tls_wlen; /* a retried write must offer the same bytes */
+    *total = len;
+    size_t w = 0;
+    enum stls_io r = stls_write(c->ssl, buf, len, &w);
+    c->tls_wlen = 0;
+    c->tls_flush_on_in = false;
+    switch (r) {
+    case STLS_OK:
+        return (ssize_t)w;
+    case STLS_WANT_WRITE:
+        c->tls_wlen = (uint32_t)len;
+        conn_set_out(th, c, true);
+        return 0;
+    case STLS_WANT_READ:
+        c->tls_wlen = (uint32_t)len;
+        c->tls_flush_on_in = true;
+        return 0;
+    default:
+        conn_end(th, c, END_RESET);
+        return -1;
+    }
+}
+
 void conn_flush(struct sthread *th, struct sconn *c)
 {
     struct iovec iov[FLUSH_IOV];
     while (c->state == CS_UP && c->ring.unsent != c->ring.tail) {
         size_t total;
         int n = gather(th, c, iov, &total);
+        if (c->ssl) {
+            ssize_t w = tls_write(th, c, iov, n, &total);
+            if (w <= 0)
+                return;
+            if (th->now >= th->measure_start)
+                stat_add(&th->st.bytes_tx, (uint64_t)w);
+            advance(c, (size_t)w);
+            continue; /* a full record went out: the socket may take more */
+        }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -215,8 +269,49 @@ static void on_eof(struct sthread *th, struct sconn *c)
     conn_end(th, c, c->rx.closing ? END_RECYCLE : END_CLOSED);
 }
 
+/* --tls: records until the socket is empty (bounded). */
+static void tls_readable(struct sthread *th, struct sconn *c)
+{
+    c->tls_read_on_out = false;
+    for (int i = 0; i < TLS_READS_PER_EVENT && c->state == CS_UP; i++) {
+        size_t n = 0;
+        switch (stls_read(c->ssl, th->rbuf, th->rbuf_size, &n)) {
+        case STLS_OK:
+            if (th->now >= th->measure_start)
+                stat_add(&th->st.bytes_rx, (uint64_t)n);
+            if (!consume(th, c, th->rbuf, n))
+                return;
+            continue;
+        case STLS_WANT_READ:
+            break;
+        case STLS_WANT_WRITE:
+            c->tls_read_on_out = true;
+            conn_set_out(th, c, true);
+            break;
+        case STLS_EOF:
+            on_eof(th, c);
+            return;
+        case STLS_ERROR:
+            if (client_may_report()) {
+                char why[256];
+                fprintf(stderr, "mux-stress: connection %u: TLS: %s\n", c->id,
+                        stls_last_error(c->ssl, why, sizeof(why)));
+            }
+            conn_end(th, c, END_RESET);
+            return;
+        }
+        break;
+    }
+    if (c->state == CS_UP && c->tls_flush_on_in)
+        conn_flush(th, c); /* the blocked write waited for this read */
+}
+
 void conn_readable(struct sthread *th, struct sconn *c)
 {
+    if (c->ssl) {
+        tls_readable(th, c);
+        return;
+    }
     for (int i = 0; i < READS_PER_EVENT && c->state == CS_UP; i++) {
         ssize_t n = read(c->fd, th->rbuf, th->rbuf_size);
         if (n > 0) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "tls.h"
 
 #define RETRY_BASE_NS (50 * NS_PER_MS) /* back-off: 50 ms doubling ... */
 #define RETRY_MAX_NS NS_PER_SEC        /* ... up to 1 s */
@@ -57,6 +58,10 @@ void conn_set_out(struct sthread *th, struct sconn *c, bool on)
 
 void conn_close_fd(struct sthread *th, struct sconn *c)
 {
+    stls_free(c->ssl, c->state == CS_UP); /* close_notify when the session was up */
+    c->ssl = NULL;
+    c->tls_wlen = 0;
+    c->tls_read_on_out = c->tls_flush_on_in = false;
     if (c->state == CS_UP)
         stat_add(&th->st.conns_up, (uint64_t)-1);
     if (c->fd >= 0)
@@ -79,15 +84,22 @@ static void back_off(struct sthread *th, struct sconn *c)
     c->retry_at = th->now + (backoff < RETRY_MAX_NS ? backoff : RETRY_MAX_NS);
 }
 
-static void connect_failed(struct sthread *th, struct sconn *c, int err)
+static void failed_as(struct sthread *th, struct sconn *c, const char *why)
 {
     conn_close_fd(th, c);
     stat_add(&th->st.connect_errors, 1);
     if (take_report(&connect_reports_left))
-        fprintf(stderr, "mux-stress: connect to %s: %s\n", th->o->target, strerror(err));
+        fprintf(stderr, "mux-stress: connect to %s: %s\n", th->o->target, why);
     back_off(th, c);
 }
 
+static void connect_failed(struct sthread *th, struct sconn *c, int err)
+{
+    failed_as(th, c, strerror(err));
+}
+
+/* Connected, and with --tls the handshake is done: ready for requests.
+ * The connect latency includes the handshake. */
 static void on_connected(struct sthread *th, struct sconn *c)
 {
     uint64_t t = now_ns(); /* fresh: connect latency is tens of us on loopback */
@@ -103,6 +115,47 @@ static void on_connected(struct sthread *th, struct sconn *c)
         stat_add(&th->st.connects, 1);
     }
     conn_refill(th, c);
+}
+
+void conn_handshake(struct sthread *th, struct sconn *c)
+{
+    switch (stls_handshake(c->ssl)) {
+    case STLS_OK:
+        if (c->want_out) {
+            c->want_out = false;
+            epoll_set(th, c, EPOLL_CTL_MOD, EPOLLIN);
+        }
+        on_connected(th, c);
+        return;
+    case STLS_WANT_READ:
+        conn_set_out(th, c, false);
+        return;
+    case STLS_WANT_WRITE:
+        conn_set_out(th, c, true);
+        return;
+    case STLS_EOF:
+    case STLS_ERROR:
+        break;
+    }
+    char why[256] = "TLS handshake: ";
+    stls_last_error(c->ssl, why + strlen(why), sizeof(why) - strlen(why));
+    failed_as(th, c, why);
+}
+
+/* The TCP connection is up: requests may flow, or the TLS handshake starts. */
+static void tcp_connected(struct sthread *th, struct sconn *c)
+{
+    if (!th->o->tls) {
+        on_connected(th, c);
+        return;
+    }
+    c->ssl = stls_new(c->fd, th->o);
+    if (!c->ssl) {
+        failed_as(th, c, "TLS: cannot create a session (out of memory?)");
+        return;
+    }
+    c->state = CS_HANDSHAKE;
+    conn_handshake(th, c);
 }
 
 void conn_start(struct sthread *th, struct sconn *c)
@@ -125,7 +178,7 @@ void conn_start(struct sthread *th, struct sconn *c)
     c->want_out = rc < 0;
     epoll_set(th, c, EPOLL_CTL_ADD, rc < 0 ? EPOLLOUT : EPOLLIN);
     if (rc == 0)
-        on_connected(th, c);
+        tcp_connected(th, c);
     else
         c->state = CS_CONNECTING;
 }
@@ -142,12 +195,15 @@ void conn_connect_done(struct sthread *th, struct sconn *c)
     }
     c->want_out = false;
     epoll_set(th, c, EPOLL_CTL_MOD, EPOLLIN);
-    on_connected(th, c);
+    tcp_connected(th, c);
 }
 
 void conn_connect_timeout(struct sthread *th, struct sconn *c)
 {
-    connect_failed(th, c, ETIMEDOUT);
+    if (c->state == CS_HANDSHAKE)
+        failed_as(th, c, "TLS handshake: no answer within --timeout");
+    else
+        connect_failed(th, c, ETIMEDOUT);
 }
 
 /* Gives requests [from, tail) back to the -n budget: they will be sent

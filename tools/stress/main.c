@@ -17,6 +17,7 @@
 #include "client.h"
 #include "clock.h"
 #include "report.h"
+#include "tls.h"
 
 struct run {
     struct stress_opts o;
@@ -322,6 +323,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || fd_limit(&r.o) < 0)
         return 2;
+    if (r.o.tls && stls_init(&r.o) < 0)
+        return 2; /* e.g. a --cacert file that holds no certificate */
     if (proto_init(&r.proto, &r.o, now_ns() ^ (uint64_t)getpid() << 32) < 0) {
         fprintf(stderr, "mux-stress: out of memory\n");
         return 1;
@@ -335,5 +338,6 @@ int main(int argc, char **argv)
     r.nth = r.o.threads;
     rc = run(&r);
     proto_free(&r.proto);
+    stls_cleanup();
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tls.h"
 #include "units.h"
 
 #define STRESS_VERSION "0.2.0"
@@ -31,7 +32,10 @@ enum {
     OPT_TIMEOUT,
     OPT_EXPECT,
     OPT_RECONNECT,
-    OPT_ALLOW
+    OPT_ALLOW,
+    OPT_TLS,
+    OPT_INSECURE,
+    OPT_CACERT
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +54,9 @@ static const struct option long_opts[] = {
     {"expect-file", required_argument, NULL, OPT_EXPECT},
     {"reconnect", required_argument, NULL, OPT_RECONNECT},
     {"allow-errors", no_argument, NULL, OPT_ALLOW},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"cacert", required_argument, NULL, OPT_CACERT},
     {"json", required_argument, NULL, OPT_JSON},
     {"csv", required_argument, NULL, OPT_CSV},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -62,9 +69,9 @@ static const struct option long_opts[] = {
 static void usage(FILE *f)
 {
     fputs(
-        "usage: mux-stress [options] HOST:PORT | http://HOST[:PORT]/path\n"
+        "usage: mux-stress [options] HOST:PORT | http[s]://HOST[:PORT]/path\n"
         "  HOST is an IPv4 literal, [IPv6] literal or a name (localhost);\n"
-        "  a URL implies --proto http and its path\n"
+        "  a URL implies --proto http and its path, https:// also --tls\n"
         "  --proto echo|upper|http  protocol to drive and verify (default echo)\n"
         "  -c N            connections sending requests (default 10)\n"
         "  -t N            threads, each with its own epoll and share of the connections\n"
@@ -84,6 +91,11 @@ static void usage(FILE *f)
         "                  (1 = a new connection per request: connection churn)\n"
         "  --allow-errors  connect errors, resets and closes with replies owed (and the\n"
         "                  requests they cut) are expected: counted, the run may pass\n"
+        "  --tls           speak TLS 1.2/1.3 to the server, verifying its certificate\n"
+        "                  and name; every connection makes a full handshake\n"
+        "  --cacert FILE   trust the CA certificates in FILE (PEM) instead of the\n"
+        "                  system's\n"
+        "  --insecure      TLS without checking the certificate or name\n"
         "  --path /x       http: path to GET (default /)\n"
         "  --expect-file F http: every response body must equal file F (default: the\n"
         "                  body of the run's first response)\n"
@@ -214,6 +226,15 @@ static int parse_one(struct stress_opts *o, struct given *g, int ch, const char 
     case OPT_ALLOW:
         o->allow_errors = true;
         return 0;
+    case OPT_TLS:
+        o->tls = true;
+        return 0;
+    case OPT_INSECURE:
+        o->insecure = true;
+        return 0;
+    case OPT_CACERT:
+        o->cacert = a;
+        return 0;
     case OPT_PATH:
         if (!target_path_ok(a))
             return bad("--path", a, "expected /path without blanks, control characters or #");
@@ -251,6 +272,7 @@ static int apply_target(struct stress_opts *o, const struct given *g, const char
     memcpy(o->host, t.host, sizeof(o->host));
     memcpy(o->port, t.port, sizeof(o->port));
     memcpy(o->authority, t.authority, sizeof(o->authority));
+    o->tls |= t.tls;
     if (!t.url)
         return 0;
     if (g->proto && o->proto != PROTO_HTTP)
@@ -321,6 +343,15 @@ static int check_combination(const struct stress_opts *o)
         return bad("--expect-file", o->expect_file, "only for --proto http (or a URL target)");
     if (o->expect_file && access(o->expect_file, R_OK) < 0)
         return bad("--expect-file", o->expect_file, strerror(errno));
+    if ((o->insecure || o->cacert) && !o->tls)
+        return bad(o->insecure ? "--insecure" : "--cacert", o->insecure ? "" : o->cacert,
+                   "only with --tls (or an https:// target)");
+    if (o->insecure && o->cacert)
+        return bad("--cacert", o->cacert, "contradicts --insecure");
+    if (o->cacert && access(o->cacert, R_OK) < 0)
+        return bad("--cacert", o->cacert, strerror(errno));
+    if (o->tls && !stls_available())
+        return bad("--tls", o->target, "this mux-stress was built without OpenSSL");
     return check_outputs(o);
 }
 

@@ -31,6 +31,9 @@ struct stress_opts {
     bool allow_errors;   /* --allow-errors: connection errors do not fail the run */
     const char *path;    /* --path or the URL's path (http) */
     const char *expect_file; /* --expect-file: every http body must equal it */
+    bool tls;                /* --tls or an https:// target */
+    bool insecure;           /* --insecure: no certificate checks */
+    const char *cacert;      /* --cacert FILE: trust these CAs (default: the system's) */
     const char *json;        /* --json FILE */
     const char *csv;         /* --csv FILE */
     const char *plot;        /* --plot FILE.png|FILE.svg */

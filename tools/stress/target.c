@@ -1,4 +1,4 @@
-/* target.c - HOST:PORT and http:// URL targets (see target.h). */
+/* target.c - HOST:PORT and http:// or https:// URL targets (see target.h). */
 #include "target.h"
 
 #include <stdio.h>
@@ -67,14 +67,12 @@ static int host_port(const char *s, size_t n, const char *default_port, struct t
 
 static int parse_url(const char *s, struct target *t, const char **why)
 {
-    if (!strncasecmp(s, "https://", 8)) {
-        *why = "https is not supported (plain http:// only)";
-        return -1;
-    }
-    const char *auth = s + 7;
+    bool tls = !strncasecmp(s, "https://", 8);
+    const char *auth = s + (tls ? 8 : 7);
     size_t n = strcspn(auth, "/?#");
-    if (host_port(auth, n, "80", t, why) < 0)
+    if (host_port(auth, n, tls ? "443" : "80", t, why) < 0)
         return -1;
+    t->tls = tls;
     const char *path = auth + n;
     size_t plen = strcspn(path, "#"); /* a fragment is never sent */
     t->url = true;
@@ -99,7 +97,7 @@ int target_parse(const char *s, struct target *t, const char **why)
     if (!strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8))
         return parse_url(s, t, why);
     if (strstr(s, "://")) {
-        *why = "only http:// URLs are supported";
+        *why = "only http:// and https:// URLs are supported";
         return -1;
     }
     snprintf(t->path, sizeof(t->path), "/");

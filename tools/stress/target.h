@@ -1,5 +1,5 @@
 /* target.h - the one positional argument of mux-stress: HOST:PORT,
- * [IPv6]:PORT, or a URL http://HOST[:PORT][/path] as wrk takes it. */
+ * [IPv6]:PORT, or a URL http[s]://HOST[:PORT][/path] as wrk takes it. */
 #ifndef STRESS_TARGET_H
 #define STRESS_TARGET_H
 
@@ -12,6 +12,7 @@ struct target {
     char port[8];        /* decimal */
     char authority[300]; /* HOST:PORT as the Host header carries it */
     bool url;            /* given as a URL: implies --proto http */
+    bool tls;            /* https://: implies --tls */
     bool has_path;       /* the URL had a path (else "/") */
     char path[TARGET_PATH_MAX];
 };
