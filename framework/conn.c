@@ -92,12 +92,23 @@ static void release(struct mux_conn *c);
 static void accepted(struct mux_conn *c);
 static void deliver(struct mux_conn *c);
 
+/* Completion path: a receive is armed while the connection reads, except
+ * while buffered input waits for deferred work to deliver it (after a
+ * resume): what a cancelled receive left there must go first, or the
+ * buffer would keep growing past max_input. */
+static bool uring_wants_input(const struct mux_conn *c)
+{
+    if (c->state == CONN_LINGER)
+        return true;
+    return mux__conn_can_read(c) && !(c->in.len > 0 && mux_list_linked(&c->pending));
+}
+
 static void update_interest(struct mux_conn *c)
 {
     if (c->state == CONN_CLOSED || (c->flags & CONN_UNPOLLED))
         return;
     if (c->u) { /* completion path: only reading is armed; output is submitted as it comes */
-        mux__uring_conn_want_read(c, c->state == CONN_LINGER || mux__conn_can_read(c));
+        mux__uring_conn_want_read(c, uring_wants_input(c));
         return;
     }
     uint32_t want = 0;
@@ -983,7 +994,7 @@ void mux__conn_sent(struct mux_conn *c)
 void mux__conn_recv_ended(struct mux_conn *c)
 {
     if (c->state != CONN_CLOSED)
-        mux__uring_conn_want_read(c, c->state == CONN_LINGER || mux__conn_can_read(c));
+        mux__uring_conn_want_read(c, uring_wants_input(c));
 }
 
 /* ---- the public calls (mux/conn.h) that are not about writing ---- */

@@ -17,8 +17,8 @@
 #include "poller.h"
 
 #define URING_BGID 0
-#define URING_BUF_SIZE 4096u
-#define URING_BUFS 1024u /* a power of two; 4 MiB per worker */
+#define URING_BUF_SIZE 2048u
+#define URING_BUFS 1024u /* a power of two; 2 MiB per worker */
 
 struct mux__uop {
     uint8_t kind;    /* the owner's: what the op is */

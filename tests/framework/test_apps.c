@@ -168,7 +168,12 @@ static void test_slow_reader_bounded_memory(void **state)
     for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++) {
         long growth = slow_reader(&apps[i], total);
         /* Backpressure bounds what the server holds to about the high water
-         * mark plus one read per connection; 48 MiB would show. */
+         * mark plus one read per connection; 48 MiB would show. Not under
+         * ASan with uring: its 2 KiB receive buffers make mux-queue fill
+         * and free its 64 KiB slab far more often, and ASan's quarantine
+         * keeps every freed one (the plain build checks the bound). */
+        if (UNDER_ASAN && strcmp(backend(), "uring") == 0)
+            continue;
         assert_true(growth < (under_valgrind() ? 64 * 1024 : 16 * 1024));
     }
 }
