@@ -10,7 +10,7 @@ set datafile separator ","
 servers = "baseline epoll uring"
 titles = "'hand-written epoll loop (epoll\\_echo)' 'mux-echo --poller epoll' 'mux-echo --poller uring'"
 colors = "#7f7f7f #1f77b4 #d62728"
-sel(s, v) = strcol(2) eq s ? v : NaN
+rows(s) = sprintf("< awk -F, '$2 == \"%s\"' %s", s, csv) # one server's rows, so lines join
 set logscale x
 set xrange [0.8:12000]
 set xlabel "connections (each one 64-byte request in flight)"
@@ -20,11 +20,11 @@ set multiplot layout 1,2 title "echo, mux-stress -t 1 -c N -p 1 -s 64, server an
 set ylabel "requests/s"
 set yrange [0:*]
 set format y "%.0s%c"
-plot for [i=1:words(servers)] csv using 1:(sel(word(servers, i), $3)) every ::1 \
+plot for [i=1:words(servers)] rows(word(servers, i)) using 1:3 \
     with linespoints lw 2 pt i ps 1.3 lc rgb word(colors, i) title word(titles, i)
 set ylabel "server CPU per request (us)"
 unset key
 set format y "%g"
-plot for [i=1:words(servers)] csv using 1:(sel(word(servers, i), $4)) every ::1 \
+plot for [i=1:words(servers)] rows(word(servers, i)) using 1:4 \
     with linespoints lw 2 pt i ps 1.3 lc rgb word(colors, i) title word(titles, i)
 unset multiplot
