@@ -52,7 +52,7 @@ static void usage(FILE *f, const struct mux_app *app)
             "  -c, --config FILE      libconfig file (see " MUX_EXAMPLE_CONF " for every key)\n"
             "  -l, --listen HOST:PORT listen address, repeatable (\"[::1]:7000\"; port 0 = any)\n"
             "  -w, --workers N        worker threads (0 = one per CPU)\n"
-            "      --poller NAME      epoll | poll | select\n"
+            "      --poller NAME      epoll | poll | select | uring\n"
             "      --edge             edge-triggered epoll\n"
             "      --log-level LEVEL  error | warn | info | debug\n"
             "      --log-file FILE    log to FILE instead of stderr (reopened on SIGUSR1)\n"
@@ -265,7 +265,7 @@ static void print_ready_line(const struct mux_server *s, const struct mux_option
     if (mux_server_metrics_addr(s, maddr, sizeof(maddr)) == 0)
         snprintf(metrics, sizeof(metrics), ", metrics=%s", maddr);
     printf("listening on %s (%sworkers=%u, poller=%s%s%s)\n", first, also, mux_server_workers(s),
-           o->poller, o->edge_triggered ? ", edge-triggered" : "", metrics);
+           mux_server_poller(s), o->edge_triggered ? ", edge-triggered" : "", metrics);
     fflush(stdout);
 }
 

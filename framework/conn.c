@@ -28,6 +28,9 @@
 #define DRAIN_READS 64        /* reads per connection per turn while shutting down */
 #define LINGER_READS 16       /* discarding reads per turn while lingering */
 #define PROXY_HEADER_MS 10000 /* a PROXY header must arrive within this (or the idle timeout) */
+/* io_uring: what a cancelled receive may still bring, at most the worker's
+ * provided buffers (one loop turn's completions cannot hold more). */
+#define LATE_INPUT ((size_t)URING_BUFS * URING_BUF_SIZE)
 
 static _Atomic uint64_t next_conn_id = 1;
 
@@ -89,10 +92,25 @@ static void release(struct mux_conn *c);
 static void accepted(struct mux_conn *c);
 static void deliver(struct mux_conn *c);
 
+/* Completion path: a receive is armed while the connection reads, except
+ * while buffered input waits for deferred work to deliver it (after a
+ * resume): what a cancelled receive left there must go first, or the
+ * buffer would keep growing past max_input. */
+static bool uring_wants_input(const struct mux_conn *c)
+{
+    if (c->state == CONN_LINGER)
+        return true;
+    return mux__conn_can_read(c) && !(c->in.len > 0 && mux_list_linked(&c->pending));
+}
+
 static void update_interest(struct mux_conn *c)
 {
     if (c->state == CONN_CLOSED || (c->flags & CONN_UNPOLLED))
         return;
+    if (c->u) { /* completion path: only reading is armed; output is submitted as it comes */
+        mux__uring_conn_want_read(c, uring_wants_input(c));
+        return;
+    }
     uint32_t want = 0;
     if (c->state == CONN_CONNECTING)
         want = MUX_EV_WRITE; /* writability reports the connect's outcome */
@@ -177,7 +195,9 @@ static void release(struct mux_conn *c)
     assert(c->state == CONN_CLOSED);
     mux_list_remove(&c->pending);
     mux__timers_cancel(&w->timers, &c->timer);
-    if (!(c->flags & CONN_UNPOLLED))
+    if (c->u)
+        mux__uring_conn_release(c); /* the ops hold the socket until cancelled */
+    else if (!(c->flags & CONN_UNPOLLED))
         w->pops->del(w->poller, c->fd);
     close(c->fd);
     c->fd = -1;
@@ -234,7 +254,7 @@ void mux__conn_open(struct mux__worker *w, int fd)
     }
     c->flags = CONN_COUNTED;
     w->local.accepted++;
-    int rc = w->pops->add(w->poller, fd, c, MUX_EV_READ);
+    int rc = mux__uring_conn_start(c) ? 0 : w->pops->add(w->poller, fd, c, MUX_EV_READ);
     if (rc < 0) {
         mux__worker_refused(w, fd, -rc);
         end(c, -rc, END_FIN, "cannot watch"); /* on_accept never ran: no on_close */
@@ -429,6 +449,8 @@ enum read_result {
 /* One read into the input buffer, delivered at once. */
 static enum read_result read_once(struct mux_conn *c)
 {
+    if (c->u) /* completion path: the multishot receive reads, in order */
+        return READ_STOP;
     size_t avail;
     char *p = mux__inbuf_space(&c->in, &c->w->inpool, c->w->opts->max_input, &avail);
     if (!p) {
@@ -505,6 +527,8 @@ static void drain_input(struct mux_conn *c)
  * that still arrives was never answered, so reset instead of hiding it. */
 static void linger_read(struct mux_conn *c)
 {
+    if (c->u) /* completion path: mux__conn_received() sees what arrives */
+        return;
     char sink[4096];
     for (int i = 0; i < LINGER_READS; i++) {
         ssize_t n = read(c->fd, sink, sizeof(sink));
@@ -599,7 +623,10 @@ static bool output_done(const struct mux_conn *c)
  * been silent for a while; a last peek makes sure nothing is waiting. */
 static bool drained(struct mux_conn *c)
 {
-    if (!output_done(c) || c->in.len > 0 || !mux__conn_can_read(c) || !(c->flags & CONN_QUIET))
+    /* (The completion path never learns that the socket is empty: the peek
+     * alone decides there.) */
+    if (!output_done(c) || c->in.len > 0 || !mux__conn_can_read(c) ||
+        (!c->u && !(c->flags & CONN_QUIET)))
         return false;
     uint64_t due = c->last_input + drain_quiet_ms(c);
     if (c->w->now_ms < due) {
@@ -696,10 +723,37 @@ static void stop_polling(struct mux_conn *c)
     c->interest = 0;
 }
 
+/* Completion path: the readiness poller watches such a connection only
+ * while its socket is full (conn_uring.c). */
+static void writable_again(struct mux_conn *c, uint32_t events)
+{
+    mux__uring_conn_writable(c);
+    if (c->state == CONN_LINGER)
+        return;
+    if (events & MUX_EV_ERROR) {
+        fail(c, socket_error(c->fd));
+        return;
+    }
+    if ((events & MUX_EV_HUP) && !(events & MUX_EV_WRITE)) {
+        if ((c->flags & (CONN_EOF_READ | CONN_WR_DONE)) == (CONN_EOF_READ | CONN_WR_DONE))
+            mux__uring_conn_unpoll(c); /* both FINs exchanged: an orderly end */
+        else
+            fail(c, ECONNRESET);
+        return;
+    }
+    if (events & MUX_EV_WRITE)
+        mux__conn_sent(c);
+}
+
 /* ---- the loop's entry points ---- */
 
 void mux__conn_handle(struct mux_conn *c, uint32_t events)
 {
+    if (c->u) { /* completion path (LINGER included) */
+        if (c->state != CONN_CLOSED)
+            writable_again(c, events);
+        return;
+    }
     if (c->state == CONN_LINGER) {
         linger_read(c);
         return;
@@ -823,7 +877,124 @@ void mux__conn_kill(struct mux_conn *c, int err)
 void mux__conn_free(struct mux_conn *c)
 {
     mux_list_remove(&c->node);
+    if (c->u && mux__uring_conn_free(c))
+        return; /* an op still refers to it: its last completion frees it */
     free(c);
+}
+
+/* ---- the completion path's results (conn_uring.c) ---- */
+
+static void settle_unless_pending(struct mux_conn *c)
+{
+    if (!mux__conn_finished(c) && !mux_list_linked(&c->pending))
+        settle(c);
+}
+
+/* LINGER: input after a shutdown close resets; else it is discarded. */
+static void linger_input(struct mux_conn *c)
+{
+    if (!(c->flags & CONN_STRICT_LINGER))
+        return;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->w->local.late_resets++;
+    release(c);
+}
+
+/* Copies what the handler left into the input buffer, bounded by
+ * max_input like a read; while reading is paused or blocked, completions
+ * the cancelled receive still delivers may add up to LATE_INPUT beyond it
+ * (once: a connection that paused receives one buffer per submission
+ * from then on, conn_uring.c).
+ * False if that ended the connection. */
+static bool keep_input(struct mux_conn *c, const char *data, size_t len)
+{
+    size_t limit = c->w->opts->max_input;
+    if (!mux__conn_can_read(c) && c->state != CONN_INPUT_DONE)
+        limit += LATE_INPUT;
+    while (len > 0) {
+        size_t avail;
+        char *p = mux__inbuf_space(&c->in, &c->w->inpool, limit, &avail);
+        if (!p) {
+            fail(c, avail == 0 ? EMSGSIZE : ENOMEM);
+            return false;
+        }
+        size_t n = len < avail ? len : avail;
+        memcpy(p, data, n);
+        mux__inbuf_commit(&c->in, n);
+        data += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* With nothing buffered, on_read gets the kernel's buffer itself; only what
+ * it leaves is copied. Input that arrives after a pause (the receive is
+ * being cancelled) waits in the input buffer. */
+void mux__conn_received(struct mux_conn *c, const char *data, size_t len)
+{
+    if (c->state == CONN_LINGER) {
+        linger_input(c);
+        return;
+    }
+    if (c->state != CONN_PROXY_HEADER && !mux__conn_live(c))
+        return; /* closing: no more input is delivered */
+    c->w->local.bytes_in += len;
+    c->last_active = c->last_input = c->w->now_ms;
+    size_t n = 0;
+    if (c->in.len == 0 && mux__conn_can_deliver(c)) {
+        n = c->h->on_read(c, data, len);
+        if (unlikely(n > len)) {
+            mux_log(MUX_LOG_ERROR, "%s: on_read consumed %zu of %zu bytes; clamped",
+                    c->h->name ? c->h->name : "handler", n, len);
+            n = len;
+        }
+        if (n == len || (c->state != CONN_PROXY_HEADER && !mux__conn_live(c)))
+            goto out;
+    }
+    if (!keep_input(c, data + n, len - n))
+        return;
+    if (c->state == CONN_PROXY_HEADER)
+        proxy_header(c);
+    if (n > 0 || c->state != CONN_PROXY_HEADER)
+        deliver(c); /* (not again after an on_read that took nothing) */
+out:
+    if (!mux__conn_finished(c))
+        mux__inbuf_release_if_empty(&c->in, &c->w->inpool);
+    settle_unless_pending(c);
+}
+
+void mux__conn_received_eof(struct mux_conn *c)
+{
+    if (c->state == CONN_LINGER) {
+        release(c);
+        return;
+    }
+    c->flags |= CONN_PEER_HUP | CONN_EOF_READ; /* closing states: end() needs no linger */
+    if (c->state == CONN_PROXY_HEADER || c->state == CONN_OPEN || c->state == CONN_DRAINING)
+        input_done(c);
+    settle_unless_pending(c);
+}
+
+void mux__conn_io_failed(struct mux_conn *c, int err)
+{
+    if (c->state == CONN_LINGER)
+        release(c);
+    else if (!mux__conn_finished(c))
+        fail(c, err);
+}
+
+void mux__conn_sent(struct mux_conn *c)
+{
+    if (mux__conn_finished(c) || !write_ready(c))
+        return;
+    settle_unless_pending(c);
+}
+
+void mux__conn_recv_ended(struct mux_conn *c)
+{
+    if (c->state != CONN_CLOSED)
+        mux__uring_conn_want_read(c, uring_wants_input(c));
 }
 
 /* ---- the public calls (mux/conn.h) that are not about writing ---- */

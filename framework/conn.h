@@ -57,6 +57,7 @@
 
 #include <stdint.h>
 
+#include "conn_uring.h"
 #include "inbuf.h"
 #include "list.h"
 #include "outq.h"
@@ -116,6 +117,8 @@ struct mux_conn {
     struct mux_list pending; /* in w->pending while work is deferred */
     struct mux__peer *proxied; /* the address a PROXY header carried, or NULL */
     int connect_err;         /* CONNECTING: connect() failed at once with this */
+    struct mux__uconn *u;    /* the completion path's I/O state (conn_uring.h), or NULL:
+                                the readiness path */
 };
 
 struct mux__peer {
@@ -208,8 +211,15 @@ static inline size_t mux__conn_out_cost(const struct mux_conn *c)
 static inline void mux__conn_drop_output(struct mux_conn *c)
 {
     c->w->local.bytes_queued -= c->out.bytes;
-    mux__outq_clear(&c->out, &c->w->outpool);
+    if (c->u) /* a sendmsg in flight may still read it */
+        mux__uring_conn_drop_output(c);
+    else
+        mux__outq_clear(&c->out, &c->w->outpool);
 }
+
+/* sendfile for the head file range: bytes sent, 0 when the socket is full,
+ * or a negative errno (conn_write.c). */
+ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f);
 
 /* Debug builds: every mux_conn_* call runs on the owning worker's thread. */
 #ifndef NDEBUG

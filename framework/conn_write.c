@@ -19,7 +19,7 @@
 
 /* sendfile for the head file range. Returns bytes sent, 0 on EAGAIN, or a
  * negative errno. */
-static ssize_t send_file_head(struct mux_conn *c, struct mux__chunk *f)
+ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f)
 {
     size_t want = f->remaining < SENDFILE_CHUNK ? f->remaining : SENDFILE_CHUNK;
     off_t off = f->offset;
@@ -53,11 +53,13 @@ static ssize_t send_memory(struct mux_conn *c, size_t *wanted)
  * budget. Never calls back into the handler. */
 int mux__conn_flush(struct mux_conn *c)
 {
+    if (c->u) /* completion path: a sendmsg submitted with the next wait */
+        return mux__uring_conn_flush(c);
     size_t sent_total = 0;
     while (!mux__outq_empty(&c->out)) {
         struct mux__chunk *f = mux__outq_head_file(&c->out);
         size_t wanted = f ? (f->remaining < SENDFILE_CHUNK ? f->remaining : SENDFILE_CHUNK) : 0;
-        ssize_t n = f ? send_file_head(c, f) : send_memory(c, &wanted);
+        ssize_t n = f ? mux__conn_send_file_head(c, f) : send_memory(c, &wanted);
         if (n < 0)
             return (int)n;
         if (n == 0)

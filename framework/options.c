@@ -15,7 +15,7 @@
      .offset = offsetof(struct mux_options, name_), .size = sizeof(((struct mux_options *)0)->name_), \
      .min = min_, .max = max_, .doc = doc_}
 
-static const char *const poller_names[] = {"epoll", "poll", "select", NULL};
+static const char *const poller_names[] = {"epoll", "poll", "select", "uring", NULL};
 
 MUX_API const struct mux_config_key mux_server_keys[] = {
     {.group = "server", .name = "listen", .type = MUX_CFG_LISTEN, .offset = 0,
@@ -24,8 +24,8 @@ MUX_API const struct mux_config_key mux_server_keys[] = {
     KEY(backlog, MUX_CFG_INT, 1, 65535, "listen(2) backlog"),
     {.group = "server", .name = "poller", .type = MUX_CFG_STRING,
      .offset = offsetof(struct mux_options, poller), .size = sizeof(((struct mux_options *)0)->poller),
-     .choices = poller_names, .doc = "readiness backend: epoll, poll or select"},
-    KEY(edge_triggered, MUX_CFG_BOOL, 0, 1, "epoll in edge-triggered mode (EPOLLET)"),
+     .choices = poller_names, .doc = "I/O backend: epoll, poll, select or uring (io_uring; epoll where refused)"},
+    KEY(edge_triggered, MUX_CFG_BOOL, 0, 1, "epoll in edge-triggered mode (EPOLLET); epoll only"),
     KEY(max_connections, MUX_CFG_UINT, 1, 10000000, "open connections at most, all workers together"),
     KEY(idle_timeout_ms, MUX_CFG_UINT, 0, 86400000, "close a connection idle this long; 0 = never"),
     KEY(read_buffer, MUX_CFG_SIZE, 512, 64 << 20, "bytes read per readiness event"),

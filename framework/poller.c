@@ -8,6 +8,7 @@ static const struct mux__poller_ops *const backends[] = {
     &mux__poller_epoll,
     &mux__poller_poll,
     &mux__poller_select,
+    &mux__poller_uring,
 };
 
 const struct mux__poller_ops *mux__poller_find(const char *name)

@@ -1,8 +1,9 @@
 /* poller.h - the readiness backend interface (private).
  *
  * A worker owns one poller. Backends: epoll (level or edge triggered), poll,
- * select. Each is one file implementing struct mux__poller_ops; poller.c
- * maps a name to its ops. Registering a fd carries a pointer that comes
+ * select, uring (io_uring; create() fails where the kernel refuses it).
+ * Each is one file implementing struct mux__poller_ops; poller.c maps a
+ * name to its ops. Registering a fd carries a pointer that comes
  * back with its events. Interest is only ever changed through mod(), and
  * callers call it only when the mask really changes.
  *
@@ -26,6 +27,9 @@ enum {
     MUX_EV_HUP = 1u << 3,   /* likewise: both directions are gone */
     MUX_EV_RDHUP = 1u << 4, /* reported only: the peer shut its write side
                                (comes with MUX_EV_READ; never asked for) */
+    MUX_EV_DONE = 1u << 5,  /* uring only: an operation submitted through
+                               uring.h completed; ptr is its struct mux__uop,
+                               res and cflags the completion's */
 };
 
 enum {
@@ -36,6 +40,8 @@ enum {
 struct mux__poll_event {
     void *ptr;
     uint32_t events;
+    int32_t res;     /* MUX_EV_DONE only */
+    uint32_t cflags; /* MUX_EV_DONE only: IORING_CQE_F_* */
 };
 
 struct mux__poller;
@@ -62,5 +68,12 @@ const struct mux__poller_ops *mux__poller_find(const char *name);
 extern const struct mux__poller_ops mux__poller_epoll;
 extern const struct mux__poller_ops mux__poller_poll;
 extern const struct mux__poller_ops mux__poller_select;
+extern const struct mux__poller_ops mux__poller_uring;
+
+/* 0 when io_uring works here, else a negative errno (-ENOSYS: built
+ * without liburing or an old kernel; -EPERM: seccomp or
+ * kernel.io_uring_disabled). Any thread; runs the probe in a thread of its
+ * own. */
+int mux__uring_probe(void);
 
 #endif

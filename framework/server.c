@@ -41,6 +41,18 @@ static void error_msg(struct mux_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
+/* io_uring where the kernel takes it; else one warning and epoll. */
+static const char *pick_poller(const char *name)
+{
+    if (strcmp(name, "uring") != 0)
+        return name;
+    int rc = mux__uring_probe();
+    if (rc == 0)
+        return "uring";
+    mux_log(MUX_LOG_WARN, "io_uring is not available (%s): using epoll", strerror(-rc));
+    return "epoll";
+}
+
 MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
                                           const struct mux_handler *handler, void *app,
                                           struct mux_error *err)
@@ -61,6 +73,7 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
         return NULL;
     }
     s->opts = *o;
+    s->poller = pick_poller(s->opts.poller);
     s->handler = *handler;
     s->app = app;
     s->nworkers = mux__options_workers(o);
@@ -205,6 +218,11 @@ MUX_API int mux_server_local_addr(const struct mux_server *s, unsigned i, char *
 MUX_API unsigned mux_server_workers(const struct mux_server *s)
 {
     return s->nworkers;
+}
+
+MUX_API const char *mux_server_poller(const struct mux_server *s)
+{
+    return s->poller;
 }
 
 static void close_listeners(struct mux_server *s)

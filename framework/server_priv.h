@@ -32,6 +32,7 @@ struct mux_server {
     struct mux_handler handler;
     void *app;
     unsigned nworkers;
+    const char *poller; /* the backend the workers use: opts.poller, or epoll (fallback) */
     struct mux__worker *workers;
     struct mux__listener listeners[MUX_MAX_LISTEN];
     unsigned nlisteners;

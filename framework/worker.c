@@ -45,7 +45,7 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
     atomic_init(&w->reload_opts, NULL);
     w->handler = &srv->handler;
     w->app = srv->app;
-    w->pops = mux__poller_find(srv->opts.poller);
+    w->pops = mux__poller_find(srv->poller);
     if (!w->pops)
         return -EINVAL;
     mux_list_init(&w->conns);
@@ -259,6 +259,19 @@ static void kill_all(struct mux__worker *w, int err)
     free_dead(w);
 }
 
+/* io_uring: connections freed while an operation of theirs was in flight
+ * (cancelled by release()) are freed by its completion; collect those
+ * before the ring goes. Bounded: a second at most. */
+static void reap_orphans(struct mux__worker *w, struct mux__poll_event *ev)
+{
+    for (int i = 0; i < 100 && w->orphans > 0; i++) {
+        int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, 10);
+        for (int k = 0; k < n; k++)
+            if (ev[k].events & MUX_EV_DONE)
+                mux__uring_complete(w, ev[k].ptr, ev[k].res, ev[k].cflags);
+    }
+}
+
 static int wait_timeout(struct mux__worker *w)
 {
     if (!mux_list_empty(&w->pending))
@@ -289,7 +302,9 @@ void *mux__worker_run(void *arg)
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
         w->now_ms = monotonic_ms();
         for (int i = 0; i < n; i++) {
-            if (ev[i].ptr == &wake_marker)
+            if (ev[i].events & MUX_EV_DONE) /* the completion path (uring) */
+                mux__uring_complete(w, ev[i].ptr, ev[i].res, ev[i].cflags);
+            else if (ev[i].ptr == &wake_marker)
                 on_wake(w);
             else
                 mux__conn_handle(ev[i].ptr, ev[i].events);
@@ -304,6 +319,7 @@ void *mux__worker_run(void *arg)
         mux_log(MUX_LOG_WARN, "worker %u: shutdown grace period over, closing the rest",
                 w->index);
     kill_all(w, ESHUTDOWN);
+    reap_orphans(w, ev);
     mux__worker_finish(w);
     publish_stats(w);
     mux__server_worker_exited(w->srv);

@@ -165,6 +165,12 @@ struct mux_stats *mux_server_stats(const struct mux_server *s);
 /* Workers the server runs (after mux_server_new). */
 unsigned mux_server_workers(const struct mux_server *s);
 
+/* Any thread, after mux_server_new: the poller backend the workers use,
+ * a static string owned by the library. It is o.poller, except for
+ * "uring" where the kernel refuses io_uring: then "epoll" (and
+ * mux_server_new logged a warning). */
+const char *mux_server_poller(const struct mux_server *s);
+
 #ifdef __cplusplus
 }
 #endif

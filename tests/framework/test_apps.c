@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <linux/io_uring.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,7 +168,12 @@ static void test_slow_reader_bounded_memory(void **state)
     for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++) {
         long growth = slow_reader(&apps[i], total);
         /* Backpressure bounds what the server holds to about the high water
-         * mark plus one read per connection; 48 MiB would show. */
+         * mark plus one read per connection; 48 MiB would show. Not under
+         * ASan with uring: its 2 KiB receive buffers make mux-queue fill
+         * and free its 64 KiB slab far more often, and ASan's quarantine
+         * keeps every freed one (the plain build checks the bound). */
+        if (UNDER_ASAN && strcmp(backend(), "uring") == 0)
+            continue;
         assert_true(growth < (under_valgrind() ? 64 * 1024 : 16 * 1024));
     }
 }
@@ -344,6 +351,66 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     print_message("select: %d refusal warning line(s)\n", warnings);
     assert_true(warnings >= 1);
     assert_true(warnings <= 5);
+}
+
+/* Does io_uring work for this process? (What the server's own probe asks.) */
+static bool uring_works(void)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    int fd = (int)syscall(__NR_io_uring_setup, 2, &p);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* Echoes one message through the child; the server serves. */
+static void echo_once(const struct mux_child *c)
+{
+    int fd = mux_connect_tcp(c->host, c->port);
+    assert_true(fd >= 0);
+    char buf[5];
+    assert_int_equal(mux_write_all(fd, "hello", 5, 5000), 0);
+    assert_int_equal(mux_read_exact(fd, buf, 5, 5000), 5);
+    assert_memory_equal(buf, "hello", 5);
+    close(fd);
+}
+
+/* --poller uring: the ready line names io_uring where the kernel takes it;
+ * with io_uring_setup refused (a seccomp filter, as in a container) one
+ * warning, epoll in the ready line, and the server serves. */
+static void test_uring_or_epoll_fallback(void **state)
+{
+    if (strcmp(backend(), "epoll") != 0 || under_valgrind())
+        skip(); /* once is enough; valgrind stalls on io_uring_enter (tests/CMakeLists.txt) */
+    struct mux_child c;
+    char *argv[] = {(char *)apps[0].path, "-l", "127.0.0.1:0", "-w", "2", "--poller", "uring", NULL};
+    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    print_message("ready line: %s\n", c.ready);
+    assert_non_null(strstr(c.ready, uring_works() ? "poller=uring" : "poller=epoll"));
+    echo_once(&c);
+    stop_app(&c);
+
+    char log[64], script[160];
+    snprintf(log, sizeof(log), "/tmp/mux-nouring-%d.log", (int)getpid());
+    snprintf(script, sizeof(script), "exec \"$0\" \"$@\" 2>%s", log);
+    char *refused[] = {"/bin/sh", "-c", script, NO_URING_BIN, (char *)apps[0].path, "-l",
+                       "127.0.0.1:0", "-w", "2", "--poller", "uring", NULL};
+    assert_int_equal(mux_child_start(&c, refused, 10000), 0);
+    print_message("ready line without io_uring: %s\n", c.ready);
+    assert_non_null(strstr(c.ready, "poller=epoll"));
+    echo_once(&c);
+    stop_app(&c);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[512];
+    int warnings = 0;
+    while (fgets(line, sizeof(line), f))
+        warnings += strstr(line, "io_uring is not available") != NULL;
+    fclose(f);
+    unlink(log);
+    assert_int_equal(warnings, 1); /* one for the server, not one per worker */
 }
 
 /* A supervisor that sends SIGTERM the moment it reads the ready line always
@@ -526,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_fd_exhaustion_sheds_and_recovers),
         cmocka_unit_test(test_sigterm_right_after_ready_line),
         cmocka_unit_test(test_second_sigterm_ends_grace),
+        cmocka_unit_test(test_uring_or_epoll_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

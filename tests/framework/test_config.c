@@ -25,6 +25,7 @@
 #include <mux/mux.h>
 
 #include "harness.h"
+#include "options.h"
 #include "seed.h"
 
 #ifndef CONFIG_DIR
@@ -157,6 +158,14 @@ static void test_set_from_flag_strings(void **state)
     assert_int_equal(mux_config_set(p, &o, "select", "--poller", &err), 0);
     assert_string_equal(o.poller, "select");
     assert_int_equal(mux_config_set(p, &o, "kqueue", "--poller", &err), -EINVAL);
+    /* uring is a name every build takes (it falls back to epoll at run
+     * time where io_uring is missing); edge triggering stays epoll's. */
+    assert_int_equal(mux_config_set(p, &o, "uring", "--poller", &err), 0);
+    assert_string_equal(o.poller, "uring");
+    o.edge_triggered = true;
+    assert_int_equal(mux__options_check(&o, &err), -EINVAL);
+    assert_string_equal(err.key, "server.edge_triggered");
+    o.edge_triggered = false;
 }
 
 static void test_defaults_are_valid(void **state)
