@@ -132,7 +132,9 @@ static void test_proxy_v1_and_v2(void **state)
     assert_int_equal(mux_read_exact(fd, buf, 10, 5000), 10);
     assert_memory_equal(buf, "127.0.0.1:", 10);
     close(fd);
+    pthread_mutex_lock(&a.lock);
     int accepts = a.accepts;
+    pthread_mutex_unlock(&a.lock);
     assert_int_equal(test_server_stop(&srv), 0);
     assert_int_equal(a.closes, accepts);
     assert_int_equal(accepts, 6);

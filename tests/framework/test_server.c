@@ -375,7 +375,10 @@ static void test_pause_resume_loses_nothing(void **state)
             break;
         echo_roundtrip(f, b, "tick");
     }
-    assert_non_null(f->probe.paused);
+    pthread_mutex_lock(&f->probe.lock);
+    bool parked = f->probe.paused != NULL;
+    pthread_mutex_unlock(&f->probe.lock);
+    assert_true(parked);
     assert_int_equal(mux_write_all(a, "-then-more", 10, 2000), 0); /* lands while paused */
     echo_roundtrip(f, b, "sync"); /* the worker has had a turn since */
     assert_int_equal(mux_write_all(b, "R", 1, 2000), 0);

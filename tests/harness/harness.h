@@ -42,16 +42,17 @@ int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms);
 int mux_server_args(char **argv, int n);
 
 /* 1 when this test (and the servers built with it) runs under ASan, whose
- * quarantine keeps freed memory: peak-RSS bounds do not hold there. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
+ * quarantine keeps freed memory, or TSan, whose shadow memory grows with
+ * every heap page touched: peak-RSS bounds do not hold there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
 #endif
 #endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
+#ifndef UNDER_SANITIZER
+#define UNDER_SANITIZER 0
 #endif
 
 /* Timeout scale: 1, or 20 under valgrind. */
