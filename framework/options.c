@@ -95,9 +95,6 @@ int mux__options_check(const struct mux_options *o, struct mux_error *err)
         return fail(err, "listen", "needs 1 to 8 addresses");
     if (strcmp(o->poller, "epoll") != 0 && o->edge_triggered)
         return fail(err, "edge_triggered", "needs poller = \"epoll\"");
-    if (!o->tls_cert[0] != !o->tls_key[0])
-        return fail(err, o->tls_cert[0] ? "tls_key" : "tls_cert",
-                    "TLS needs both server.tls_cert and server.tls_key");
     struct mux__alpn alpn;
     const char *why;
     if (mux__tls_alpn_parse(o->tls_alpn, &alpn, &why) < 0)

@@ -63,7 +63,7 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     s->opts = *o;
     const char *msg;
     mux__tls_alpn_parse(o->tls_alpn, &s->alpn, &msg); /* checked above */
-    if (o->tls_cert[0] && mux__tls_ctx_new(o, &s->alpn, &s->tls, err) < 0) {
+    if ((o->tls_cert[0] || o->tls_key[0]) && mux__tls_ctx_new(o, &s->alpn, &s->tls, err) < 0) {
         free(s);
         return NULL;
     }
@@ -297,7 +297,7 @@ static void merge_reload(struct mux_options *run, const struct mux_options *n)
  * live: the listeners' protocol would change under connected clients. */
 static void reload_tls(struct mux_server *s, struct mux_options *run)
 {
-    if (!s->tls != !run->tls_cert[0]) {
+    if (!s->tls != !(run->tls_cert[0] || run->tls_key[0])) {
         mux_log(MUX_LOG_WARN, "reload: turning TLS %s takes a restart (kept)",
                 s->tls ? "off" : "on");
         memcpy(run->tls_cert, s->opts.tls_cert, sizeof(run->tls_cert));

@@ -109,6 +109,11 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
 static int load_files(SSL_CTX *ctx, const struct mux_options *o, struct mux_error *err)
 {
     char why[256];
+    if (!o->tls_cert[0] || !o->tls_key[0]) {
+        set_err(err, o->tls_cert[0] ? "server.tls_key" : "server.tls_cert",
+                "TLS needs both server.tls_cert and server.tls_key");
+        return -EINVAL;
+    }
     if (access(o->tls_cert, R_OK) < 0) {
         set_err(err, "server.tls_cert", "cannot read %s: %s", o->tls_cert, strerror(errno));
         return -EINVAL;
