@@ -64,6 +64,7 @@ int mux__tls_alpn_parse(const char *list, struct mux__alpn *out, const char **ms
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "outq.h"
 #include "worker.h"
@@ -128,8 +129,11 @@ static int load_files(SSL_CTX *ctx, const struct mux_options *o, struct mux_erro
         return -EINVAL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, o->tls_key, SSL_FILETYPE_PEM) != 1) {
-        set_err(err, "server.tls_key", "no usable PEM private key in %s: %s", o->tls_key,
-                ssl_reason(why, sizeof(why)));
+        unsigned long e = ERR_peek_error();
+        bool other = ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+        set_err(err, "server.tls_key", other ? "the key in %s does not match the certificate: %s"
+                                             : "no usable PEM private key in %s: %s",
+                o->tls_key, ssl_reason(why, sizeof(why)));
         return -EINVAL;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {

@@ -163,7 +163,9 @@ static bool make_certs(void)
              "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem "
              "-out req.csr -subj /CN=localhost && "
              "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-             "-out cert.pem -days 2 -extfile ext.cnf",
+             "-out cert.pem -days 2 -extfile ext.cnf && "
+             "openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -set_serial 4242 "
+             "-out cert2.pem -days 2 -extfile ext.cnf",
              fx.dir);
     if (sh(cmd, out, sizeof out) != 0) {
         fprintf(stderr, "cannot make the test certificates:\n%s\n", out);
@@ -454,6 +456,120 @@ static void test_chromium(void **state)
         fail_msg("the page's script did not run over HTTPS (%s):\n%s", want, out);
 }
 
+/* ---- certificate errors and reload ---- */
+
+/* Bad files stop the program before it binds, under -t too: exit 2 with
+ * the file and the reason. */
+static void test_bad_files(void **state)
+{
+    (void)state;
+    need_openssl();
+    char missing[300], cmd[2048], out[4096];
+    snprintf(missing, sizeof missing, "%s/missing.pem", fx.dir);
+    const struct {
+        const char *cert, *key, *says;
+    } cases[] = {
+        {missing, fx.key, "No such file"},
+        {fx.key, fx.key, "no PEM certificate chain"},  /* a key where the chain belongs */
+        {fx.cert, fx.cert, "no usable PEM private key"},
+        {fx.ca, fx.key, "does not match"},             /* the CA's certificate, our key */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 2; t++) {
+            snprintf(cmd, sizeof cmd, "%s %s -l 127.0.0.1:0 --tls-cert %s --tls-key %s 2>&1",
+                     MUX_ECHO_BIN, t ? "-t" : "", cases[i].cert, cases[i].key);
+            int rc = sh(cmd, out, sizeof out);
+            if (rc != 2 || !strstr(out, cases[i].says) || strstr(out, "listening on"))
+                fail_msg("%s: exit %d, wanted 2 and \"%s\":\n%s", cmd, rc, cases[i].says, out);
+        }
+    snprintf(cmd, sizeof cmd, "%s -t --tls-cert %s 2>&1", MUX_ECHO_BIN, fx.cert);
+    assert_int_equal(sh(cmd, out, sizeof out), 2); /* a certificate without its key */
+    snprintf(cmd, sizeof cmd, "%s -t --tls-cert %s --tls-key %s 2>&1", MUX_ECHO_BIN, fx.cert,
+             fx.key);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+}
+
+/* The serial number of the certificate the server at port presents. */
+static void served_serial(int port, char *serial, size_t size)
+{
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "openssl s_client -connect 127.0.0.1:%d -servername localhost </dev/null "
+             "2>/dev/null | openssl x509 -noout -serial",
+             port);
+    serial[0] = '\0';
+    if (sh(cmd, out, sizeof out) == 0)
+        snprintf(serial, size, "%.*s", (int)strcspn(out, "\r\n"), out);
+}
+
+static bool file_has(const char *path, const char *text)
+{
+    char buf[16384] = "";
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strstr(buf, text) != NULL;
+}
+
+/* SIGHUP re-reads the files: a renewed certificate is served to new
+ * connections; a broken one is logged and the running one kept. */
+static void test_reload(void **state)
+{
+    (void)state;
+    need_openssl();
+    char live[300], conf[300], log[300], cert2[300], cmd[2048], out[1024];
+    snprintf(live, sizeof live, "%s/live.pem", fx.dir);
+    snprintf(cert2, sizeof cert2, "%s/cert2.pem", fx.dir);
+    snprintf(conf, sizeof conf, "%s/reload.conf", fx.dir);
+    snprintf(log, sizeof log, "%s/reload.log", fx.dir);
+    snprintf(cmd, sizeof cmd, "cp %s %s", fx.cert, live);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+    char text[1024];
+    int tl = snprintf(text, sizeof text, "server = {\n  tls_cert = \"%s\";\n  tls_key = \"%s\";\n};\n",
+                      live, fx.key);
+    write_file(conf, text, (size_t)tl);
+    char *argv[24];
+    int n = 0;
+    argv[n++] = MUX_ECHO_BIN;
+    n = mux_server_args(argv, n);
+    argv[n++] = "-c";
+    argv[n++] = conf;
+    argv[n++] = "--log-file";
+    argv[n++] = log;
+    argv[n] = NULL;
+    struct mux_child ch;
+    assert_int_equal(mux_child_start(&ch, argv, 10000), 0);
+    char first[64], now[64];
+    served_serial(ch.port, first, sizeof first);
+    assert_true(strncmp(first, "serial=", 7) == 0);
+    assert_string_not_equal(first, "serial=1092");
+
+    snprintf(cmd, sizeof cmd, "cp %s %s.new && mv %s.new %s", cert2, live, live, live);
+    assert_int_equal(sh(cmd, out, sizeof out), 0);
+    kill(ch.pid, SIGHUP);
+    long long t0 = mux_now_ms();
+    do /* the reload happens on the server's main thread: ask until it shows */
+        served_serial(ch.port, now, sizeof now);
+    while (strcmp(now, "serial=1092") != 0 && mux_now_ms() - t0 < 10000LL * mux_test_slowdown());
+    assert_string_equal(now, "serial=1092"); /* 4242 */
+
+    write_file(live, "not a certificate\n", 18);
+    kill(ch.pid, SIGHUP);
+    t0 = mux_now_ms();
+    while (!file_has(log, "the running certificate is kept") &&
+           mux_now_ms() - t0 < 10000LL * mux_test_slowdown()) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* polling the log file: no event to wait on */
+    }
+    assert_true(file_has(log, "the running certificate is kept"));
+    served_serial(ch.port, now, sizeof now);
+    assert_string_equal(now, "serial=1092");
+    assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+}
+
 /* ---- Python's ssl module against the in-process server ---- */
 
 struct totals {
@@ -603,6 +719,7 @@ int main(void)
     if (getenv("MUX_TEST_ONLY")) /* one case, e.g. MUX_TEST_ONLY=test_curl */
         cmocka_set_test_filter(getenv("MUX_TEST_ONLY"));
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_reload),
         cmocka_unit_test(test_s_client),       cmocka_unit_test(test_curl),
         cmocka_unit_test(test_chromium),       cmocka_unit_test(test_fragmented),
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_stalled_handshake),
