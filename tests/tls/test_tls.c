@@ -12,8 +12,11 @@
  *     in-process server whose handler echoes, shuts its writing down or
  *     closes on command, so the server side is observed directly: records
  *     split at every byte, garbage, a stalled handshake, a peer vanishing
- *     without close_notify, close_notify on close and on shutdown_write,
- *     1000 concurrent connections with every byte verified.
+ *     without close_notify, close_notify on close and on shutdown_write, a
+ *     PROXY header before the handshake, 1000 concurrent connections with
+ *     every byte verified;
+ *   - bad certificate or key files (exit 2, also under -t) and SIGHUP
+ *     serving a renewed certificate (and keeping it when the next is bad).
  * Poller: MUX_TEST_POLLER (every backend is a ctest variant). A case whose
  * client tool is missing is skipped. Seed: MUX_TEST_SEED (printed). */
 #include <setjmp.h>
@@ -45,7 +48,8 @@ static struct {
     bool have_openssl;
     struct test_server srv;  /* idle timeout IDLE_MS */
     struct test_server wide; /* no idle timeout: connections wait for the others */
-    bool srv_up, wide_up;
+    struct test_server proxied; /* server.proxy_protocol too */
+    bool srv_up, wide_up, proxied_up;
     unsigned long long seed;
 } fx;
 
@@ -58,6 +62,7 @@ struct tconn {
 };
 
 static atomic_ulong n_accepted, n_closed_ok, n_closed_reset, n_closed_other, after_shut;
+static atomic_ulong n_proxied; /* connections whose peer is the PROXY header's 192.0.2.7:4711 */
 
 static int t_accept(struct mux_conn *c)
 {
@@ -66,6 +71,9 @@ static int t_accept(struct mux_conn *c)
         return -ENOMEM;
     mux_conn_set_data(c, t);
     atomic_fetch_add(&n_accepted, 1);
+    char peer[MUX_ADDR_MAX];
+    if (strcmp(mux_conn_peer_str(c, peer, sizeof peer), "192.0.2.7:4711") == 0)
+        atomic_fetch_add(&n_proxied, 1);
     return 0;
 }
 
@@ -221,6 +229,10 @@ static int group_setup(void **state)
     if (test_server_start(&fx.wide, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.wide_up = true;
+    o.proxy_protocol = true;
+    if (test_server_start(&fx.proxied, &o, &tls_handler, NULL) < 0)
+        return -1;
+    fx.proxied_up = true;
     return 0;
 }
 
@@ -231,6 +243,8 @@ static int group_teardown(void **state)
     if (fx.srv_up)
         rc = test_server_stop(&fx.srv);
     if (fx.wide_up && test_server_stop(&fx.wide) != 0)
+        rc = -1;
+    if (fx.proxied_up && test_server_stop(&fx.proxied) != 0)
         rc = -1;
     char cmd[512], out[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
@@ -697,6 +711,14 @@ static void test_shutdown_write(void **state)
     assert_int_equal(atomic_load(&after_shut), before + extra);
 }
 
+static void test_proxy_then_tls(void **state)
+{
+    (void)state;
+    unsigned long before = atomic_load(&n_proxied);
+    python_case_on(&fx.proxied, "proxy", "0");
+    assert_int_equal(atomic_load(&n_proxied), before + 2);
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -724,7 +746,8 @@ int main(void)
         cmocka_unit_test(test_chromium),       cmocka_unit_test(test_fragmented),
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_stalled_handshake),
         cmocka_unit_test(test_vanish),         cmocka_unit_test(test_close_notify),
-        cmocka_unit_test(test_shutdown_write), cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_shutdown_write), cmocka_unit_test(test_proxy_then_tls),
+        cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -42,7 +42,7 @@ def context(cafile):
 class Client:
     """One TLS connection over a memory BIO pair; frag sends 1 byte per send()."""
 
-    def __init__(self, host, port, ctx, frag=False, version=None):
+    def __init__(self, host, port, ctx, frag=False, version=None, prefix=b""):
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -51,9 +51,11 @@ class Client:
         self.obj = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
         self.frag = frag
         self.tcp_eof = False
+        self.prefix = prefix  # sent with the first TLS bytes (a PROXY header)
 
     def flush(self):
-        data = self.out.read()
+        data = self.prefix + self.out.read()
+        self.prefix = b""
         if self.frag:
             for i in range(len(data)):
                 self.sock.send(data[i:i + 1])
@@ -310,7 +312,25 @@ def case_concurrent(host, port, cafile, rng, arg):
     asyncio.run(many(host, port, ctx, rng, int(arg)))
 
 
-CASES = {"fragment": case_fragment, "garbage": case_garbage, "stall": case_stall,
+def case_proxy(host, port, cafile, rng, arg):
+    """A PROXY v1 header before the ClientHello: in the same segment, and
+    both split at every byte; the server must hand the handler the address
+    it carries and still complete the handshake."""
+    ctx = context(cafile)
+    header = b"PROXY TCP4 192.0.2.7 198.51.100.1 4711 443\r\n"
+    for frag in (False, True):
+        c = Client(host, port, ctx, frag=frag, prefix=header)
+        c.handshake()
+        msg = rng.randbytes(rng.randrange(1, 40000))
+        c.send(msg)
+        check(c.recv_exact(len(msg)) == msg, "echo after a PROXY header differs")
+        c.send_close_notify()
+        how, extra = c.read_end()
+        check(how == "close_notify", "end after a PROXY header: %s" % how)
+        c.close()
+
+
+CASES = {"proxy": case_proxy, "fragment": case_fragment, "garbage": case_garbage, "stall": case_stall,
          "vanish": case_vanish, "close": case_close, "shutdown": case_shutdown,
          "concurrent": case_concurrent}
 
