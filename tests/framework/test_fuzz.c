@@ -19,7 +19,8 @@
  * MUX_FUZZ_SECONDS (default 8). A failure prints the seed to replay with.
  * MUX_FUZZ_TLS=1: the server speaks TLS (a certificate made at start) and
  * the clients are OpenSSL clients doing the same things over it (some
- * never start their handshake; half-close sends close_notify first). */
+ * never start their handshake; half-close sends close_notify first; TLS
+ * 1.3 key updates now and then). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -444,6 +445,15 @@ static ssize_t tls_io(struct client *cl, void *buf, size_t len, bool writing)
     return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
+/* Now and then a TLS 1.3 key update that asks the server for its own: the
+ * server's next read must write, whatever its socket's state. */
+static void tls_maybe_key_update(struct client *cl, uint64_t *rng)
+{
+    if (!cl->no_handshake && !cl->wpend && below(rng, 64) == 0 &&
+        SSL_is_init_finished(cl->ssl) && SSL_version(cl->ssl) == TLS1_3_VERSION)
+        SSL_key_update(cl->ssl, SSL_KEY_UPDATE_REQUESTED); /* sent with the next write */
+}
+
 static void tls_half_close(struct client *cl)
 {
     if (cl->ssl && !cl->no_handshake && SSL_is_init_finished(cl->ssl)) {
@@ -473,6 +483,7 @@ static ssize_t tls_io(struct client *cl, void *buf, size_t len, bool writing)
     return -1;
 }
 static void tls_half_close(struct client *cl) { (void)cl; }
+static void tls_maybe_key_update(struct client *cl, uint64_t *rng) { (void)cl, (void)rng; }
 static void tls_detach(struct client *cl, bool notify) { (void)cl, (void)notify; }
 #endif
 
@@ -522,6 +533,7 @@ static int client_step(struct client *cl, uint64_t *rng, bool quiet)
             buf[i] = P(cl->sent + i);
         ssize_t w;
         if (cl->ssl) {
+            tls_maybe_key_update(cl, rng);
             w = tls_io(cl, buf, n, true);
             cl->wpend = w == 0 ? n : 0;
             if (w < 0)

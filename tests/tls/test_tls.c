@@ -38,6 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "harness.h"
 #include "inproc.h"
 
@@ -49,7 +54,8 @@ static struct {
     struct test_server srv;  /* idle timeout IDLE_MS */
     struct test_server wide; /* no idle timeout: connections wait for the others */
     struct test_server proxied; /* server.proxy_protocol too */
-    bool srv_up, wide_up, proxied_up;
+    struct test_server deep;    /* write_high_water far above what a socket holds */
+    bool srv_up, wide_up, proxied_up, deep_up;
     unsigned long long seed;
 } fx;
 
@@ -233,6 +239,12 @@ static int group_setup(void **state)
     if (test_server_start(&fx.proxied, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.proxied_up = true;
+    o.proxy_protocol = false;
+    o.write_high_water = 64 << 20;
+    o.write_low_water = 1 << 20;
+    if (test_server_start(&fx.deep, &o, &tls_handler, NULL) < 0)
+        return -1;
+    fx.deep_up = true;
     return 0;
 }
 
@@ -245,6 +257,8 @@ static int group_teardown(void **state)
     if (fx.wide_up && test_server_stop(&fx.wide) != 0)
         rc = -1;
     if (fx.proxied_up && test_server_stop(&fx.proxied) != 0)
+        rc = -1;
+    if (fx.deep_up && test_server_stop(&fx.deep) != 0)
         rc = -1;
     char cmd[512], out[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
@@ -719,6 +733,68 @@ static void test_proxy_then_tls(void **state)
     assert_int_equal(atomic_load(&n_proxied), before + 2);
 }
 
+/* ---- a key update while the server's socket is full ---- */
+
+/* A TLS 1.3 client asks for a key update while the server's socket is full
+ * (it echoes FLOOD bytes we do not read yet): the server reads the request
+ * with megabytes queued behind a write OpenSSL could not finish, owes its
+ * own key update (OpenSSL 3 sends it before its next record), and every
+ * byte must still arrive in order, then the connection must go on. Blocking
+ * client, bounded by SO_RCVTIMEO/SO_SNDTIMEO. */
+#define FLOOD (16u << 20)
+static void test_key_update_full_socket(void **state)
+{
+    (void)state;
+    need_openssl();
+    int fd = mux_connect_tcp(fx.deep.host, fx.deep.port);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 20 * mux_test_slowdown()};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    assert_int_equal(SSL_CTX_load_verify_locations(ctx, fx.ca, NULL), 1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    SSL_set1_host(ssl, "localhost");
+    assert_int_equal(SSL_connect(ssl), 1);
+    unsigned char *out = malloc(FLOOD + 1), *in = malloc(FLOOD + 1);
+    assert_non_null(out);
+    assert_non_null(in);
+    unsigned long long rng = fx.seed ^ 0x5eed;
+    mux_fill_random(out, FLOOD + 1, &rng);
+    /* Far more than the sockets hold: the server reads it all (its high
+     * water is above) and its echo fills every buffer on the way back. */
+    size_t n = 0;
+    assert_int_equal(SSL_write_ex(ssl, out, FLOOD, &n), 1);
+    assert_int_equal(n, FLOOD);
+    assert_int_equal(SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    assert_int_equal(SSL_write_ex(ssl, out + FLOOD, 1, &n), 1); /* carries the request */
+    size_t got = 0;
+    while (got < FLOOD + 1) {
+        size_t r = 0;
+        if (SSL_read_ex(ssl, in + got, FLOOD + 1 - got, &r) != 1)
+            fail_msg("read failed after %zu of %u bytes (%s)", got, FLOOD + 1,
+                     ERR_reason_error_string(ERR_get_error()));
+        got += r;
+    }
+    assert_memory_equal(in, out, FLOOD + 1);
+    /* the server answered the key update: we can still talk */
+    assert_int_equal(SSL_write_ex(ssl, "z", 1, &n), 1);
+    size_t r = 0;
+    assert_int_equal(SSL_read_ex(ssl, in, 1, &r), 1);
+    assert_int_equal(in[0], 'z');
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    free(out);
+    free(in);
+}
+
 static void test_concurrent(void **state)
 {
     (void)state;
@@ -747,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_stalled_handshake),
         cmocka_unit_test(test_vanish),         cmocka_unit_test(test_close_notify),
         cmocka_unit_test(test_shutdown_write), cmocka_unit_test(test_proxy_then_tls),
+        cmocka_unit_test(test_key_update_full_socket),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
