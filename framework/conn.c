@@ -699,6 +699,8 @@ static bool drained(struct mux_conn *c)
         mux__timers_arm(&c->w->timers, &c->timer, due);
         return false;
     }
+    if (c->ssl && mux__tls_partial(c))
+        return false; /* half a record came: its rest will, with readiness */
     char b;
     ssize_t n = c->ssl && mux__tls_pending(c) ? 1 : recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))

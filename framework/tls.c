@@ -317,7 +317,12 @@ ssize_t mux__tls_read(struct mux_conn *c, void *buf, size_t len)
 
 bool mux__tls_pending(const struct mux_conn *c)
 {
-    return SSL_has_pending(c->ssl) != 0;
+    return SSL_pending(c->ssl) > 0;
+}
+
+bool mux__tls_partial(const struct mux_conn *c)
+{
+    return SSL_pending(c->ssl) == 0 && SSL_has_pending(c->ssl);
 }
 
 /* One SSL_write_ex; returns as mux__tls_send_memory. */
@@ -422,6 +427,7 @@ ssize_t mux__tls_read(struct mux_conn *c, void *buf, size_t len)
     return -1;
 }
 bool mux__tls_pending(const struct mux_conn *c) { (void)c; return false; }
+bool mux__tls_partial(const struct mux_conn *c) { (void)c; return false; }
 ssize_t mux__tls_send_memory(struct mux_conn *c, size_t *wanted) { (void)c, (void)wanted; return -ENOTSUP; }
 ssize_t mux__tls_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *wanted)
 {

@@ -76,6 +76,10 @@ ssize_t mux__tls_read(struct mux_conn *c, void *buf, size_t len);
 /* Decrypted bytes buffered inside OpenSSL, which no readiness will report. */
 bool mux__tls_pending(const struct mux_conn *c);
 
+/* Part of a record read and not decryptable yet: the rest comes with
+ * readiness. */
+bool mux__tls_partial(const struct mux_conn *c);
+
 /* The queue's memory head, coalesced into one record of at most
  * MUX__TLS_RECORD bytes; *wanted is set to the bytes offered. Returns
  * bytes written, 0 when the socket is full (CONN_TLS_WANT_READ set if

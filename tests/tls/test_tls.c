@@ -13,8 +13,9 @@
  *     closes on command, so the server side is observed directly: records
  *     split at every byte, garbage, a stalled handshake, a peer vanishing
  *     without close_notify, close_notify on close and on shutdown_write, a
- *     PROXY header before the handshake, 1000 concurrent connections with
- *     every byte verified;
+ *     PROXY header before the handshake, a key update while the server's
+ *     socket is full, a graceful shutdown in mid-conversation, 1000
+ *     concurrent connections with every byte verified;
  *   - bad certificate or key files (exit 2, also under -t) and SIGHUP
  *     serving a renewed certificate (and keeping it when the next is bad).
  * Poller: MUX_TEST_POLLER (every backend is a ctest variant). A case whose
@@ -725,6 +726,22 @@ static void test_shutdown_write(void **state)
     assert_int_equal(atomic_load(&after_shut), before + extra);
 }
 
+/* Graceful shutdown over TLS: mux-echo gets SIGTERM from the client in
+ * mid-conversation, answers on, ends with close_notify, exits 0. */
+static void test_drain(void **state)
+{
+    (void)state;
+    need_openssl();
+    struct mux_child ch;
+    start_app(&ch, MUX_ECHO_BIN, NULL);
+    struct test_server as = {.port = ch.port};
+    snprintf(as.host, sizeof as.host, "%s", ch.host);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)ch.pid);
+    python_case_on(&as, "drain", pid);
+    assert_int_equal(mux_child_wait(&ch, 10000), 0);
+}
+
 static void test_proxy_then_tls(void **state)
 {
     (void)state;
@@ -823,7 +840,7 @@ int main(void)
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_stalled_handshake),
         cmocka_unit_test(test_vanish),         cmocka_unit_test(test_close_notify),
         cmocka_unit_test(test_shutdown_write), cmocka_unit_test(test_proxy_then_tls),
-        cmocka_unit_test(test_key_update_full_socket),
+        cmocka_unit_test(test_key_update_full_socket), cmocka_unit_test(test_drain),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

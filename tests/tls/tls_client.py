@@ -15,6 +15,7 @@ import asyncio
 import os
 import random
 import resource
+import signal
 import socket
 import ssl
 import sys
@@ -330,7 +331,23 @@ def case_proxy(host, port, cafile, rng, arg):
         c.close()
 
 
-CASES = {"proxy": case_proxy, "fragment": case_fragment, "garbage": case_garbage, "stall": case_stall,
+def case_drain(host, port, cafile, rng, arg):
+    """Graceful shutdown over TLS (arg: the server's PID): after SIGTERM the
+    server still answers what we send, then ends with close_notify once we
+    are quiet."""
+    ctx = context(cafile)
+    c = round_trip(host, port, ctx, rng, 1000)
+    os.kill(int(arg), signal.SIGTERM)
+    for _ in range(5):
+        msg = rng.randbytes(rng.randrange(1, 3000))
+        c.send(msg)
+        check(c.recv_exact(len(msg)) == msg, "echo during the drain differs")
+    how, extra = c.read_end()
+    check(how == "close_notify" and extra == 0, "drain end: %s, %d extra" % (how, extra))
+    c.close()
+
+
+CASES = {"drain": case_drain, "proxy": case_proxy, "fragment": case_fragment, "garbage": case_garbage, "stall": case_stall,
          "vanish": case_vanish, "close": case_close, "shutdown": case_shutdown,
          "concurrent": case_concurrent}
 
