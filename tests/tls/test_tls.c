@@ -11,11 +11,13 @@
  *   - tls_client.py (Python's ssl module over memory BIOs) drives an
  *     in-process server whose handler echoes, shuts its writing down or
  *     closes on command, so the server side is observed directly: records
- *     split at every byte, garbage, a stalled handshake, a peer vanishing
- *     without close_notify, close_notify on close and on shutdown_write, a
- *     PROXY header before the handshake, a key update while the server's
- *     socket is full, a graceful shutdown in mid-conversation, 1000
- *     concurrent connections with every byte verified;
+ *     split at every byte, garbage and a TLS 1.1 client, a stalled
+ *     handshake, a peer vanishing without close_notify, close_notify on
+ *     close and on shutdown_write, a PROXY header before the handshake, a
+ *     graceful shutdown in mid-conversation (mux-echo), 1000 concurrent
+ *     connections with every byte verified (900 with select: FD_SETSIZE);
+ *   - an OpenSSL client asking for a key update while the server's socket
+ *     is full;
  *   - bad certificate or key files (exit 2, also under -t) and SIGHUP
  *     serving a renewed certificate (and keeping it when the next is bad).
  * Poller: MUX_TEST_POLLER (every backend is a ctest variant). A case whose
@@ -677,7 +679,7 @@ static void test_garbage(void **state)
     struct totals t0 = totals();
     unsigned long acc = atomic_load(&n_accepted);
     python_case("garbage", "0");
-    EVENTUALLY(totals().failures >= t0.failures + 3);
+    EVENTUALLY(totals().failures >= t0.failures + 4);
     /* only the good client reached on_accept */
     assert_int_equal(atomic_load(&n_accepted), acc + 1);
 }

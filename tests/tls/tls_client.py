@@ -20,6 +20,7 @@ import socket
 import ssl
 import sys
 import time
+import warnings
 
 TIMEOUT = float(os.environ.get("TLS_CLIENT_TIMEOUT", "20"))
 
@@ -172,8 +173,8 @@ def case_fragment(host, port, cafile, rng, arg):
 
 
 def case_garbage(host, port, cafile, rng, arg):
-    """Random bytes, plain HTTP and half a ClientHello: each closed, and a
-    good client is served afterwards."""
+    """Random bytes, plain HTTP, half a ClientHello and a TLS 1.1 client:
+    each refused, and a good client is served afterwards."""
     ctx = context(cafile)
     hello = ssl.MemoryBIO()
     obj = ctx.wrap_bio(ssl.MemoryBIO(), hello, server_hostname="localhost")
@@ -195,6 +196,21 @@ def case_garbage(host, port, cafile, rng, arg):
             s.shutdown(socket.SHUT_WR)
         check(wait_tcp_end(s, 5) is not None, "not closed after %r..." % data[:16])
         s.close()
+    # A real client offering only TLS 1.0 and 1.1: refused with an alert.
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(cafile)
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
+    c = Client(host, port, old)
+    try:
+        c.handshake()
+        raise Failed("a TLS 1.1 handshake succeeded (%s)" % c.obj.version())
+    except ssl.SSLError as e:
+        check("PROTOCOL_VERSION" in str(e).upper(), "TLS 1.1 refused with %s" % e)
+    c.close()
     round_trip(host, port, ctx, rng, 1000).close()
 
 
