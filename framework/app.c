@@ -40,9 +40,9 @@ struct cli {
 
 enum {
     OPT_POLLER = 1000, OPT_EDGE, OPT_LOG_LEVEL, OPT_REUSEPORT, OPT_METRICS, OPT_LOG_FILE,
-    OPT_APP_BASE
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_APP_BASE
 };
-#define COMMON_FLAGS 12 /* entries of longopts before the app's own */
+#define COMMON_FLAGS 14 /* entries of longopts before the app's own */
 
 static void usage(FILE *f, const struct mux_app *app)
 {
@@ -58,6 +58,8 @@ static void usage(FILE *f, const struct mux_app *app)
             "      --log-file FILE    log to FILE instead of stderr (reopened on SIGUSR1)\n"
             "      --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics\n"
             "      --reuseport        SO_REUSEPORT: several processes share the port\n"
+            "      --tls-cert FILE    TLS on every listener: PEM certificate chain\n"
+            "      --tls-key FILE     ... and its PEM private key\n"
             "  -t, --test-config      check the configuration and exit (0 valid, 2 not)\n",
             app->name, app->summary ? app->summary : "", app->summary ? "\n" : "");
     for (const struct mux_app_flag *f2 = app->flags; f2 && f2->long_name; f2++) {
@@ -107,6 +109,8 @@ static int parse_args(int argc, char **argv, const struct mux_app *app, struct c
         {"test-config", no_argument, NULL, 't'}, {"reuseport", no_argument, NULL, OPT_REUSEPORT},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"log-file", required_argument, NULL, OPT_LOG_FILE},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     };
     char optstring[64 + 2 * MAX_APP_FLAGS] = "c:l:w:hVt";
     int nflags = 0;
@@ -139,6 +143,8 @@ static int parse_args(int argc, char **argv, const struct mux_app *app, struct c
         case OPT_REUSEPORT: bad = add_server_setting(cli, "reuseport", "true", "--reuseport"); break;
         case OPT_METRICS: bad = add_server_setting(cli, "metrics_listen", optarg, "--metrics"); break;
         case OPT_LOG_FILE: bad = add_server_setting(cli, "log_file", optarg, "--log-file"); break;
+        case OPT_TLS_CERT: bad = add_server_setting(cli, "tls_cert", optarg, "--tls-cert"); break;
+        case OPT_TLS_KEY: bad = add_server_setting(cli, "tls_key", optarg, "--tls-key"); break;
         case 't': cli->test_config = true; break;
         case 'h': usage(stdout, app); return 0;
         case 'V': printf("%s (mux %s)\n", app->name, mux_version()); return 0;
@@ -195,6 +201,8 @@ static int apply_cli(const struct cli *cli, struct mux_options *o, void *app_opt
 static int configure(const struct cli *cli, const struct mux_app *app, struct mux_options *o,
                      void *app_opts, struct mux_error *err)
 {
+    if (app->tls_alpn)
+        snprintf(o->tls_alpn, sizeof(o->tls_alpn), "%s", app->tls_alpn);
     if (cli->config_path && mux_config_load(o, cli->config_path, app->keys, app_opts, err) < 0)
         return -1;
     return apply_cli(cli, o, app_opts, err);
@@ -264,8 +272,9 @@ static void print_ready_line(const struct mux_server *s, const struct mux_option
     char maddr[MUX_ADDR_MAX];
     if (mux_server_metrics_addr(s, maddr, sizeof(maddr)) == 0)
         snprintf(metrics, sizeof(metrics), ", metrics=%s", maddr);
-    printf("listening on %s (%sworkers=%u, poller=%s%s%s)\n", first, also, mux_server_workers(s),
-           mux_server_poller(s), o->edge_triggered ? ", edge-triggered" : "", metrics);
+    printf("listening on %s (%sworkers=%u, poller=%s%s%s%s)\n", first, also, mux_server_workers(s),
+           mux_server_poller(s), o->edge_triggered ? ", edge-triggered" : "", metrics,
+           o->tls_cert[0] ? ", tls" : "");
     fflush(stdout);
 }
 

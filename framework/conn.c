@@ -21,6 +21,7 @@
 #include "net.h"
 #include "proxy_proto.h"
 #include "server_priv.h"
+#include "tls.h"
 
 #define LINGER_MS 5000        /* how long a closed connection waits for the peer's FIN */
 #define DRAIN_QUIET_MS 50     /* shutdown: input silence before a connection is closed */
@@ -37,7 +38,8 @@ static _Atomic uint64_t next_conn_id = 1;
 /* ---- states ---- */
 
 static const char *const state_names[] = {
-    [CONN_PROXY_HEADER] = "PROXY_HEADER", [CONN_CONNECTING] = "CONNECTING", [CONN_OPEN] = "OPEN",
+    [CONN_PROXY_HEADER] = "PROXY_HEADER", [CONN_TLS_HANDSHAKE] = "TLS_HANDSHAKE",
+    [CONN_CONNECTING] = "CONNECTING", [CONN_OPEN] = "OPEN",
     [CONN_DRAINING] = "DRAINING", [CONN_INPUT_DONE] = "INPUT_DONE",
     [CONN_CLOSING] = "CLOSING",   [CONN_ABORTING] = "ABORTING", [CONN_LINGER] = "LINGER",
     [CONN_CLOSED] = "CLOSED",
@@ -46,7 +48,8 @@ static const char *const state_names[] = {
 #define TO(s) (1u << (s))
 /* The transitions of conn.h, one row per state. */
 static const unsigned allowed[] = {
-    [CONN_PROXY_HEADER] = TO(CONN_OPEN) | TO(CONN_CLOSED),
+    [CONN_PROXY_HEADER] = TO(CONN_TLS_HANDSHAKE) | TO(CONN_OPEN) | TO(CONN_CLOSED),
+    [CONN_TLS_HANDSHAKE] = TO(CONN_OPEN) | TO(CONN_CLOSED),
     [CONN_CONNECTING] = TO(CONN_OPEN) | TO(CONN_ABORTING) | TO(CONN_CLOSED),
     [CONN_OPEN] = TO(CONN_DRAINING) | TO(CONN_INPUT_DONE) | TO(CONN_CLOSING) |
                   TO(CONN_ABORTING) | TO(CONN_CLOSED),
@@ -91,6 +94,7 @@ static void fail(struct mux_conn *c, int err);
 static void release(struct mux_conn *c);
 static void accepted(struct mux_conn *c);
 static void deliver(struct mux_conn *c);
+static void start_tls(struct mux_conn *c);
 
 /* Completion path: a receive is armed while the connection reads, except
  * while buffered input waits for deferred work to deliver it (after a
@@ -114,10 +118,15 @@ static void update_interest(struct mux_conn *c)
     uint32_t want = 0;
     if (c->state == CONN_CONNECTING)
         want = MUX_EV_WRITE; /* writability reports the connect's outcome */
+    else if (c->state == CONN_TLS_HANDSHAKE)
+        want = c->flags & CONN_TLS_WANT_WRITE ? MUX_EV_WRITE : MUX_EV_READ;
     else if (c->state == CONN_LINGER || mux__conn_can_read(c))
         want |= MUX_EV_READ;
     if (c->state != CONN_LINGER && c->state != CONN_CONNECTING && !mux__outq_empty(&c->out))
         want |= MUX_EV_WRITE;
+    if (c->state >= CONN_OPEN && c->state < CONN_LINGER) /* OpenSSL's own needs (tls.c) */
+        want |= (c->flags & CONN_TLS_WANT_WRITE ? MUX_EV_WRITE : 0u) |
+                (c->flags & CONN_TLS_WANT_READ ? MUX_EV_READ : 0u);
     if (want == c->interest)
         return;
     int rc = c->w->pops->mod(c->w->poller, c->fd, c, want);
@@ -160,6 +169,8 @@ static void end(struct mux_conn *c, int err, enum ending how, const char *why)
         return;
     if ((how == END_LINGER || how == END_LINGER_STRICT) && (c->flags & CONN_EOF_READ))
         how = END_FIN; /* the peer's FIN was read: nothing can follow it */
+    if (c->ssl && how != END_RESET && (err == 0 || err == ETIMEDOUT))
+        mux__tls_close_notify(c); /* an orderly end; errors end without it, so the peer can tell */
     if ((how == END_LINGER || how == END_LINGER_STRICT) && shutdown(c->fd, SHUT_WR) < 0)
         how = END_FIN;
     if (how == END_RESET) {
@@ -199,6 +210,8 @@ static void release(struct mux_conn *c)
         mux__uring_conn_release(c); /* the ops hold the socket until cancelled */
     else if (!(c->flags & CONN_UNPOLLED))
         w->pops->del(w->poller, c->fd);
+    if (c->ssl)
+        mux__tls_free(c);
     close(c->fd);
     c->fd = -1;
     free(c->proxied);
@@ -254,21 +267,67 @@ void mux__conn_open(struct mux__worker *w, int fd)
     }
     c->flags = CONN_COUNTED;
     w->local.accepted++;
-    int rc = mux__uring_conn_start(c) ? 0 : w->pops->add(w->poller, fd, c, MUX_EV_READ);
+    /* TLS connections stay on the readiness path (OpenSSL reads and writes
+     * the socket itself), also under the uring poller. */
+    bool completion = !w->tls && mux__uring_conn_start(c);
+    int rc = completion ? 0 : w->pops->add(w->poller, fd, c, MUX_EV_READ);
     if (rc < 0) {
         mux__worker_refused(w, fd, -rc);
         end(c, -rc, END_FIN, "cannot watch"); /* on_accept never ran: no on_close */
         return;
     }
     c->interest = MUX_EV_READ;
-    if (w->opts->proxy_protocol) { /* on_accept waits for the header */
+    if (w->opts->proxy_protocol) { /* on_accept waits for the header (then the handshake) */
         c->state = CONN_PROXY_HEADER;
         unsigned t = w->opts->idle_timeout_ms;
         mux__timers_arm(&w->timers, &c->timer,
                         w->now_ms + (t && t < PROXY_HEADER_MS ? t : PROXY_HEADER_MS));
         return;
     }
+    if (w->tls) { /* on_accept waits for the handshake */
+        start_tls(c);
+        return;
+    }
     arm_idle_timer(c);
+    accepted(c);
+}
+
+/* -> TLS_HANDSHAKE, with its deadline. The first step runs on readiness. */
+static void start_tls(struct mux_conn *c)
+{
+    struct mux__worker *w = c->w;
+    int rc = mux__tls_start(c);
+    if (rc < 0) {
+        end(c, -rc, END_RESET, "no TLS session");
+        return;
+    }
+    if (c->state == CONN_PROXY_HEADER)
+        set_state(c, CONN_TLS_HANDSHAKE, "PROXY header");
+    else
+        c->state = CONN_TLS_HANDSHAKE; /* a new connection's first state */
+    unsigned t = w->opts->idle_timeout_ms;
+    mux__timers_arm(&w->timers, &c->timer, w->now_ms + (t ? t : MUX__TLS_HANDSHAKE_MS));
+}
+
+/* TLS_HANDSHAKE: one step; once complete the connection is the handler's.
+ * A failure closes it without on_close (tls.c counts it). */
+static void tls_handshake(struct mux_conn *c)
+{
+    int rc = mux__tls_handshake(c);
+    if (rc == 0) {
+        update_interest(c);
+        return;
+    }
+    if (rc < 0) {
+        end(c, -rc, END_FIN, "TLS handshake failed");
+        return;
+    }
+    set_state(c, CONN_OPEN, "TLS handshake");
+    c->last_active = c->last_input = c->w->now_ms;
+    arm_idle_timer(c);
+    /* Data may have come with the client's last flight: nothing will report it. */
+    c->flags |= CONN_READ_AGAIN;
+    mux__worker_defer(c->w, c);
     accepted(c);
 }
 
@@ -316,6 +375,12 @@ static void proxy_header(struct mux_conn *c)
         }
         c->proxied->addr = r.src;
         c->proxied->len = r.src_len;
+    }
+    if (c->w->tls) { /* the ClientHello follows, still in the socket (proxy_read) */
+        mux__timers_cancel(&c->w->timers, &c->timer);
+        start_tls(c);
+        mux__worker_defer(c->w, c);
+        return;
     }
     set_state(c, CONN_OPEN, "PROXY header");
     c->last_active = c->w->now_ms;
@@ -439,6 +504,30 @@ static void input_done(struct mux_conn *c)
     mux__worker_defer(c->w, c);
 }
 
+/* PROXY_HEADER before TLS: takes no byte past the header, so the
+ * ClientHello stays in the socket for OpenSSL. A peek that does not
+ * complete the header is all header and is taken whole. */
+static ssize_t proxy_read(struct mux_conn *c, char *p, size_t avail)
+{
+    ssize_t n = recv(c->fd, p, avail, MSG_PEEK);
+    if (n <= 0)
+        return n;
+    struct mux__proxy_result r;
+    int hdr = mux__proxy_parse(mux__inbuf_data(&c->in), c->in.len + (size_t)n, &r);
+    size_t take = hdr > 0 ? (size_t)hdr - c->in.len : (size_t)n;
+    return recv(c->fd, p, take, 0);
+}
+
+/* read(2) for this connection: plain, TLS, or a PROXY header before TLS. */
+static ssize_t conn_read(struct mux_conn *c, char *p, size_t avail)
+{
+    if (c->ssl)
+        return mux__tls_read(c, p, avail);
+    if (c->state == CONN_PROXY_HEADER && c->w->tls)
+        return proxy_read(c, p, avail);
+    return read(c->fd, p, avail);
+}
+
 enum read_result {
     READ_FULL,  /* filled the space offered: more may be waiting */
     READ_SHORT, /* got data, less than offered: probably drained */
@@ -457,7 +546,7 @@ static enum read_result read_once(struct mux_conn *c)
         fail(c, avail == 0 ? EMSGSIZE : ENOMEM);
         return READ_STOP;
     }
-    ssize_t n = read(c->fd, p, avail);
+    ssize_t n = conn_read(c, p, avail);
     if (n > 0) {
         c->flags &= ~CONN_QUIET;
         mux__inbuf_commit(&c->in, (size_t)n);
@@ -468,6 +557,13 @@ static enum read_result read_once(struct mux_conn *c)
         deliver(c);
         if (!mux__conn_can_read(c))
             return READ_STOP;
+        if (c->ssl) { /* one record per read: only EAGAIN says the socket is empty */
+            if (mux__tls_pending(c)) {
+                c->flags |= CONN_READ_AGAIN; /* decrypted bytes no readiness reports */
+                mux__worker_defer(c->w, c);
+            }
+            return READ_FULL;
+        }
         return (size_t)n == avail ? READ_FULL : READ_SHORT;
     }
     if (n == 0) {
@@ -531,7 +627,7 @@ static void linger_read(struct mux_conn *c)
         return;
     char sink[4096];
     for (int i = 0; i < LINGER_READS; i++) {
-        ssize_t n = read(c->fd, sink, sizeof(sink));
+        ssize_t n = c->ssl ? mux__tls_read(c, sink, sizeof(sink)) : read(c->fd, sink, sizeof(sink));
         if (n > 0 && (c->flags & CONN_STRICT_LINGER)) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -572,9 +668,9 @@ static void after_write(struct mux_conn *c)
         return;
     if (c->flags & CONN_READ_BLOCKED) {
         c->flags &= ~CONN_READ_BLOCKED;
-        if (o->edge_triggered)
-            c->flags |= CONN_READ_AGAIN; /* input may have arrived with no edge to tell */
-        if (c->in.len > 0 || o->edge_triggered)
+        if (o->edge_triggered || c->ssl) /* input may wait with no edge (or in OpenSSL) to tell */
+            c->flags |= CONN_READ_AGAIN;
+        if (c->in.len > 0 || o->edge_triggered || c->ssl)
             mux__worker_defer(c->w, c); /* deliver what waited */
     }
     if (!(c->flags & CONN_WANT_WRITABLE) || !mux__conn_can_send(c))
@@ -633,8 +729,10 @@ static bool drained(struct mux_conn *c)
         mux__timers_arm(&c->w->timers, &c->timer, due);
         return false;
     }
+    if (c->ssl && mux__tls_partial(c))
+        return false; /* half a record came: its rest will, with readiness */
     char b;
-    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = c->ssl && mux__tls_pending(c) ? 1 : recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         return true;
     c->flags &= ~CONN_QUIET; /* data, FIN or an error: the read path deals with it */
@@ -650,6 +748,8 @@ static bool shut_write_when_flushed(struct mux_conn *c)
     if ((c->flags & (CONN_SHUT_WR | CONN_WR_DONE)) != CONN_SHUT_WR || !mux__outq_empty(&c->out) ||
         c->state < CONN_OPEN || c->state > CONN_INPUT_DONE)
         return true;
+    if (c->ssl)
+        mux__tls_close_notify(c); /* TLS's end of data, then TCP's */
     if (shutdown(c->fd, SHUT_WR) < 0) {
         fail(c, errno);
         return false;
@@ -666,8 +766,9 @@ static void settle(struct mux_conn *c)
         return;
     switch ((enum mux__conn_state)c->state) {
     case CONN_PROXY_HEADER:
+    case CONN_TLS_HANDSHAKE:
         if (c->w->stopping) { /* never handed to the app: nothing to answer */
-            end(c, ESHUTDOWN, END_FIN, "shutdown before the PROXY header");
+            end(c, ESHUTDOWN, END_FIN, "shutdown before on_accept");
             return;
         }
         break;
@@ -745,6 +846,22 @@ static void writable_again(struct mux_conn *c, uint32_t events)
         mux__conn_sent(c);
 }
 
+/* OpenSSL asked for the other direction (a read that must write first,
+ * a write that must read first): once it is ready, retry from the
+ * deferred pass, which reads (READ_AGAIN) and flushes. */
+static void tls_retry(struct mux_conn *c, uint32_t events)
+{
+    if ((c->flags & CONN_TLS_WANT_WRITE) && (events & MUX_EV_WRITE)) {
+        c->flags &= ~CONN_TLS_WANT_WRITE;
+        c->flags |= CONN_READ_AGAIN;
+        mux__worker_defer(c->w, c);
+    }
+    if ((c->flags & CONN_TLS_WANT_READ) && (events & (MUX_EV_READ | MUX_EV_HUP))) {
+        c->flags &= ~CONN_TLS_WANT_READ;
+        mux__worker_defer(c->w, c);
+    }
+}
+
 /* ---- the loop's entry points ---- */
 
 void mux__conn_handle(struct mux_conn *c, uint32_t events)
@@ -764,6 +881,12 @@ void mux__conn_handle(struct mux_conn *c, uint32_t events)
         connect_done(c, events);
         return;
     }
+    if (c->state == CONN_TLS_HANDSHAKE) { /* errors and hang-ups surface in OpenSSL's I/O */
+        tls_handshake(c);
+        return;
+    }
+    if (c->flags & (CONN_TLS_WANT_WRITE | CONN_TLS_WANT_READ))
+        tls_retry(c, events);
     if (events & MUX_EV_RDHUP)
         c->flags |= CONN_PEER_HUP;
     if (events & MUX_EV_ERROR) {
@@ -805,6 +928,11 @@ void mux__conn_process(struct mux_conn *c)
     case CONN_LINGER:
         linger_read(c);
         return;
+    case CONN_TLS_HANDSHAKE:
+        tls_handshake(c);
+        if (c->state == CONN_TLS_HANDSHAKE)
+            settle(c);
+        return; /* done: tls_handshake() deferred the rest */
     case CONN_DRAINING:
         if (mux__conn_can_read(c) && (c->flags & (CONN_READ_AGAIN | CONN_QUIET)) != CONN_QUIET)
             drain_input(c);
@@ -836,6 +964,10 @@ void mux__conn_timeout(struct mux_conn *c)
     case CONN_PROXY_HEADER:
         end(c, ETIMEDOUT, END_RESET, "no PROXY header in time");
         return;
+    case CONN_TLS_HANDSHAKE:
+        c->w->local.tls_failures++;
+        end(c, ETIMEDOUT, END_RESET, "no TLS handshake in time");
+        return;
     case CONN_CONNECTING:
         end(c, ETIMEDOUT, END_FIN, "connect timeout");
         return;
@@ -853,7 +985,7 @@ void mux__conn_timeout(struct mux_conn *c)
 
 void mux__conn_drain(struct mux_conn *c)
 {
-    if (c->state == CONN_PROXY_HEADER)
+    if (c->state == CONN_PROXY_HEADER || c->state == CONN_TLS_HANDSHAKE)
         mux__worker_defer(c->w, c); /* settle() closes it */
     if (c->state != CONN_OPEN)
         return; /* half-closed, closing or closed: finishing anyway */
@@ -1014,8 +1146,8 @@ MUX_API void mux_conn_resume_read(struct mux_conn *c)
     if (!mux__conn_live(c) || !(c->flags & CONN_READ_PAUSED))
         return;
     c->flags &= ~CONN_READ_PAUSED;
-    if (c->w->opts->edge_triggered)
-        c->flags |= CONN_READ_AGAIN; /* the edge may have passed while paused */
+    if (c->w->opts->edge_triggered || c->ssl) /* the edge may have passed, or OpenSSL holds input */
+        c->flags |= CONN_READ_AGAIN;
     mux__worker_defer(c->w, c);
 }
 

@@ -7,6 +7,13 @@
  *   PROXY_HEADER  server.proxy_protocol: reading the PROXY v1/v2 header that
  *                 must open the connection; on_accept has not run yet, so a
  *                 bad or missing header closes it without on_close.
+ *   TLS_HANDSHAKE server.tls_cert: the TLS handshake, driven by readiness
+ *                 (read or write, as OpenSSL asks), after the PROXY header
+ *                 when both are on; on_accept runs once it completed. A
+ *                 failed handshake, or one not done by the deadline (the
+ *                 idle timeout, else MUX__TLS_HANDSHAKE_MS), closes it
+ *                 without on_close. From OPEN on, the read and write paths
+ *                 go through tls.c and every other state is unchanged.
  *   CONNECTING .. an outbound connect (mux_worker_connect) is in progress:
  *                 nothing is read or written; sends queue, and close,
  *                 shutdown_write, pause and want_writable are recorded and
@@ -36,7 +43,8 @@
  *                 loop iteration, so events already fetched for it in the
  *                 same batch are recognised and dropped.
  *
- *   PROXY_HEADER -> OPEN | CLOSED
+ *   PROXY_HEADER -> TLS_HANDSHAKE | OPEN | CLOSED
+ *   TLS_HANDSHAKE -> OPEN | CLOSED
  *   CONNECTING -> OPEN | ABORTING | CLOSED
  *   OPEN -> DRAINING | INPUT_DONE | CLOSING | ABORTING | CLOSED
  *   DRAINING -> INPUT_DONE | CLOSING | ABORTING | LINGER | CLOSED
@@ -66,6 +74,7 @@
 
 enum mux__conn_state {
     CONN_PROXY_HEADER,
+    CONN_TLS_HANDSHAKE,
     CONN_CONNECTING,
     CONN_OPEN,
     CONN_DRAINING,
@@ -96,6 +105,9 @@ enum {
     CONN_WR_DONE = 1u << 14,      /* ... and our FIN is out */
     CONN_EOF_TOLD = 1u << 15,     /* on_eof ran */
     CONN_UNPOLLED = 1u << 16,     /* both FINs exchanged: out of the poller for good */
+    CONN_TLS_WANT_WRITE = 1u << 17, /* TLS: the handshake or a read waits for writability */
+    CONN_TLS_WANT_READ = 1u << 18,  /* TLS: a write waits for readability */
+    CONN_TLS_FATAL = 1u << 19,      /* TLS: a fatal error; no close_notify */
 };
 
 struct mux_conn {
@@ -119,6 +131,7 @@ struct mux_conn {
     int connect_err;         /* CONNECTING: connect() failed at once with this */
     struct mux__uconn *u;    /* the completion path's I/O state (conn_uring.h), or NULL:
                                 the readiness path */
+    struct ssl_st *ssl;      /* TLS (tls.c), or NULL */
 };
 
 struct mux__peer {
@@ -217,9 +230,9 @@ static inline void mux__conn_drop_output(struct mux_conn *c)
         mux__outq_clear(&c->out, &c->w->outpool);
 }
 
-/* sendfile for the head file range: bytes sent, 0 when the socket is full,
- * or a negative errno (conn_write.c). */
-ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f);
+/* sendfile for the head file range, at most *wanted bytes: bytes sent, 0
+ * when the socket is full, or a negative errno (conn_write.c). */
+ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f, size_t *wanted);
 
 /* Debug builds: every mux_conn_* call runs on the owning worker's thread. */
 #ifndef NDEBUG

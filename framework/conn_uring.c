@@ -136,7 +136,8 @@ int mux__uring_conn_flush(struct mux_conn *c)
             submit_send(c);
             return FLUSH_BLOCKED;
         }
-        ssize_t n = mux__conn_send_file_head(c, f);
+        size_t want = f->remaining < (1u << 20) ? f->remaining : (1u << 20); /* as the readiness path */
+        ssize_t n = mux__conn_send_file_head(c, f, &want);
         if (n < 0)
             return (int)n;
         if (n == 0) {

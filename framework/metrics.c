@@ -101,6 +101,11 @@ static void render(const struct mux_server *s, struct text *t)
                late_resets);
     PER_WORKER(t, st, "mux_connections_unwatchable_total", "counter",
                "Connections closed because the poller could not watch them.", refused);
+    PER_WORKER(t, st, "mux_tls_handshakes_total", "counter", "TLS handshakes completed.",
+               tls_handshakes);
+    PER_WORKER(t, st, "mux_tls_handshake_failures_total", "counter",
+               "TLS handshakes that failed or timed out (closed before on_accept).",
+               tls_handshake_failures);
     family(t, "mux_connections_rejected_total", "counter",
            "Connections refused by max_connections or descriptor exhaustion.");
     put(t, "mux_connections_rejected_total %llu\n", (unsigned long long)st->rejected);

@@ -9,6 +9,7 @@
 #include "mux/log.h"
 #include "net.h"
 #include "options.h"
+#include "tls.h"
 
 #define KEY(name_, type_, min_, max_, doc_)                                                    \
     {.group = "server", .name = #name_, .type = type_,                                        \
@@ -45,6 +46,12 @@ MUX_API const struct mux_config_key mux_server_keys[] = {
      .size = sizeof(((struct mux_options *)0)->metrics_listen),
      .doc = "HOST:PORT serving GET /metrics (Prometheus text); \"\" = off"},
     KEY(proxy_protocol, MUX_CFG_BOOL, 0, 1, "connections start with a PROXY protocol v1/v2 header"),
+    {.group = "server", .name = "tls_cert", .type = MUX_CFG_STRING,
+     .offset = offsetof(struct mux_options, tls_cert), .size = sizeof(((struct mux_options *)0)->tls_cert),
+     .doc = "PEM certificate chain: every listener speaks TLS 1.2/1.3; \"\" = plain TCP"},
+    {.group = "server", .name = "tls_key", .type = MUX_CFG_STRING,
+     .offset = offsetof(struct mux_options, tls_key), .size = sizeof(((struct mux_options *)0)->tls_key),
+     .doc = "PEM private key of tls_cert"},
     {0},
 };
 
@@ -88,6 +95,10 @@ int mux__options_check(const struct mux_options *o, struct mux_error *err)
         return fail(err, "listen", "needs 1 to 8 addresses");
     if (strcmp(o->poller, "epoll") != 0 && o->edge_triggered)
         return fail(err, "edge_triggered", "needs poller = \"epoll\"");
+    struct mux__alpn alpn;
+    const char *why;
+    if (mux__tls_alpn_parse(o->tls_alpn, &alpn, &why) < 0)
+        return fail(err, "tls_alpn", why);
     if (o->metrics_listen[0]) {
         struct sockaddr_storage ss;
         socklen_t len;

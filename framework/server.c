@@ -74,6 +74,12 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     }
     s->opts = *o;
     s->poller = pick_poller(s->opts.poller);
+    const char *msg;
+    mux__tls_alpn_parse(o->tls_alpn, &s->alpn, &msg); /* checked above */
+    if ((o->tls_cert[0] || o->tls_key[0]) && mux__tls_ctx_new(o, &s->alpn, &s->tls, err) < 0) {
+        free(s);
+        return NULL;
+    }
     s->handler = *handler;
     s->app = app;
     s->nworkers = mux__options_workers(o);
@@ -95,6 +101,7 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
             close(s->stop_fd);
         if (s->exit_fd >= 0)
             close(s->exit_fd);
+        mux__tls_ctx_free(s->tls);
         free(s->workers);
         free(s);
         return NULL;
@@ -271,7 +278,7 @@ static bool reloadable(const char *key)
     static const char *const live[] = {"idle_timeout_ms", "max_connections", "max_input",
                                        "write_high_water", "write_low_water",
                                        "shutdown_grace_ms", "tcp_nodelay", "log_level",
-                                       "log_file", NULL};
+                                       "log_file", "tls_cert", "tls_key", NULL};
     for (const char *const *k = live; *k; k++)
         if (strcmp(*k, key) == 0)
             return true;
@@ -302,6 +309,39 @@ static void merge_reload(struct mux_options *run, const struct mux_options *n)
     *run = next;
 }
 
+/* SIGHUP re-reads the certificate and key (renewed files, or new paths)
+ * into a new context for new connections; live ones keep theirs. A bad
+ * one is logged and the running one kept. TLS cannot be turned on or off
+ * live: the listeners' protocol would change under connected clients. */
+static void reload_tls(struct mux_server *s, struct mux_options *run)
+{
+    if (!s->tls != !(run->tls_cert[0] || run->tls_key[0])) {
+        mux_log(MUX_LOG_WARN, "reload: turning TLS %s takes a restart (kept)",
+                s->tls ? "off" : "on");
+        memcpy(run->tls_cert, s->opts.tls_cert, sizeof(run->tls_cert));
+        memcpy(run->tls_key, s->opts.tls_key, sizeof(run->tls_key));
+        return;
+    }
+    if (!s->tls)
+        return;
+    struct ssl_ctx_st *ctx;
+    struct mux_error err = {0};
+    if (mux__tls_ctx_new(run, &s->alpn, &ctx, &err) < 0) {
+        char buf[768];
+        mux_log(MUX_LOG_ERROR, "reload: %s; the running certificate is kept",
+                mux_error_str(&err, buf, sizeof(buf)));
+        memcpy(run->tls_cert, s->opts.tls_cert, sizeof(run->tls_cert));
+        memcpy(run->tls_key, s->opts.tls_key, sizeof(run->tls_key));
+        return;
+    }
+    for (unsigned i = 0; i < s->nworkers; i++)
+        mux__tls_worker_reload(&s->workers[i], ctx);
+    mux__tls_ctx_free(s->tls);
+    s->tls = ctx;
+    mux_log(MUX_LOG_INFO, "reload: TLS certificate %s and key %s loaded", run->tls_cert,
+            run->tls_key);
+}
+
 static void reload(struct mux_server *s)
 {
     if (!s->ctl.reload) {
@@ -329,6 +369,7 @@ static void reload(struct mux_server *s)
         snprintf(run.log_file, sizeof(run.log_file), "%s", s->opts.log_file);
     }
     mux_log_setup(run.log_level, NULL);
+    reload_tls(s, &run);
     atomic_store_explicit(&s->max_conns, run.max_connections, memory_order_relaxed);
     s->opts = run;
     for (unsigned i = 0; i < s->nworkers; i++)
@@ -476,6 +517,7 @@ MUX_API void mux_server_free(struct mux_server *s)
     give_back_signals(s);
     close(s->stop_fd);
     close(s->exit_fd);
+    mux__tls_ctx_free(s->tls);
     free(s->workers);
     free(s);
 }
@@ -503,6 +545,8 @@ MUX_API struct mux_stats *mux_server_stats(const struct mux_server *s)
         memcpy(o->closed_by, c.closed_by, sizeof(o->closed_by));
         o->late_resets = c.late_resets;
         o->refused = c.refused;
+        o->tls_handshakes = c.tls_handshakes;
+        o->tls_handshake_failures = c.tls_failures;
     }
     return st;
 }

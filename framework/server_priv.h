@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "mux/server.h"
+#include "tls.h"
 #include "worker.h"
 
 struct mux__listener {
@@ -51,6 +52,8 @@ struct mux_server {
     struct mux_control ctl;        /* SIGHUP / SIGUSR1 callbacks */
     void *ctl_arg;
     struct mux__metrics *metrics;  /* --metrics, or NULL */
+    struct ssl_ctx_st *tls;        /* the TLS context (tls_cert), or NULL; replaced on SIGHUP */
+    struct mux__alpn alpn;         /* opts.tls_alpn, wire format; outlives every context */
 };
 
 /* metrics.c, main thread: bind opts.metrics_listen (listen()), serve it on a

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "mux/log.h"
 #include "server_priv.h"
+#include "tls.h"
 #include "worker.h"
 
 #define EVENTS_PER_WAIT 256
@@ -70,6 +71,7 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
     if (rc < 0)
         goto fail_poller;
     mux__posts_open(&w->posts); /* posts wait in the ring until the thread runs */
+    mux__tls_worker_init(w, srv->tls);
     return 0;
 fail_poller:
     w->pops->destroy(w->poller);
@@ -83,6 +85,7 @@ fail_posts:
 void mux__worker_destroy(struct mux__worker *w)
 {
     free(atomic_exchange(&w->reload_opts, NULL));
+    mux__tls_worker_destroy(w);
     w->pops->destroy(w->poller);
     mux__handoff_destroy(&w->handoff);
     mux__timers_destroy(&w->timers);
@@ -115,6 +118,7 @@ int mux__worker_reload(struct mux__worker *w, const struct mux_options *o)
  * max_input apply from now on, idle_timeout_ms to new connections. */
 static void take_reload(struct mux__worker *w)
 {
+    mux__tls_worker_take(w); /* a reloaded certificate, for new connections */
     struct mux_options *n = atomic_exchange_explicit(&w->reload_opts, NULL, memory_order_acq_rel);
     if (!n)
         return;

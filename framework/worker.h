@@ -31,6 +31,7 @@ struct mux__counters {
     uint64_t closed_by[MUX_CLOSE_REASONS];
     uint64_t late_resets; /* input arrived after a shutdown close: reset */
     uint64_t refused;     /* the poller could not watch the fd */
+    uint64_t tls_handshakes, tls_failures; /* TLS handshakes completed, failed or timed out */
 };
 
 struct mux__worker {
@@ -49,6 +50,9 @@ struct mux__worker {
     struct mux__handoff handoff;       /* shared with the acceptor */
     struct mux__timers timers;
     struct mux__bufpool inpool, outpool;
+    struct ssl_ctx_st *tls;                      /* TLS context for new connections, or NULL */
+    _Atomic(struct ssl_ctx_st *) tls_reload;     /* main thread -> worker: a reloaded one (tls.c) */
+    unsigned char *tls_buf;                      /* one TLS record of scratch, allocated on use */
 
     struct mux_list conns;   /* every connection not yet freed */
     struct mux_list pending; /* connections with deferred work (conn.c) */

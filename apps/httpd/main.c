@@ -146,6 +146,7 @@ int main(int argc, char **argv)
         .setup = httpd_setup,
         .teardown = httpd_teardown,
         .reopen_logs = httpd_reopen_logs,
+        .tls_alpn = "http/1.1", /* HTTP/1.1 over TLS; clients offering only h2 get no ALPN */
     };
     return mux_app_main(argc, argv, &app);
 }

@@ -50,6 +50,10 @@ struct mux_app {
     /* Optional: SIGUSR1, on the main thread: reopen the app's own log files
      * (an access log); the framework's log file is reopened before. */
     void (*reopen_logs)(void *app);
+    /* Optional: the ALPN protocols offered when TLS is on (--tls-cert),
+     * comma-separated in order of preference, e.g. "http/1.1"; copied into
+     * mux_options.tls_alpn. NULL = no ALPN. */
+    const char *tls_alpn;
 };
 
 /* Main thread. Parses argv, loads config, runs the server; returns the exit

@@ -148,7 +148,8 @@ unsigned mux_conn_worker(const struct mux_conn *c);
 /* A process-unique id, for logs. */
 uint64_t mux_conn_id(const struct mux_conn *c);
 
-/* The socket descriptor, for setsockopt and the like. Never close it. */
+/* The socket descriptor, for setsockopt and the like. Never close it, and
+ * over TLS (server.tls_cert) never read or write it: it carries records. */
 int mux_conn_fd(const struct mux_conn *c);
 
 /* Override the idle timeout for this connection (ms, 0 = none). The timer

@@ -49,6 +49,12 @@ struct mux_options {
     char log_file[256];          /* "" = stderr; reopened on SIGUSR1 */
     char metrics_listen[MUX_ADDR_MAX]; /* "" = off; else HOST:PORT serving GET /metrics */
     bool proxy_protocol;         /* connections start with a PROXY v1/v2 header */
+    char tls_cert[256];          /* "" = plain TCP; else a PEM certificate chain: every
+                                    listener speaks TLS 1.2/1.3 (re-read on SIGHUP) */
+    char tls_key[256];           /* the PEM private key of tls_cert */
+    char tls_alpn[64];           /* ALPN protocols offered over TLS, comma-separated in the
+                                    server's order of preference ("http/1.1"); "" = none.
+                                    Not a config key: the program sets it (mux_app.tls_alpn) */
     bool handle_signals;         /* run() handles SIGINT/SIGTERM/SIGHUP/SIGUSR1 (not a config key) */
 };
 
@@ -149,6 +155,8 @@ struct mux_worker_stats {
     uint64_t closed_by[MUX_CLOSE_REASONS];
     uint64_t late_resets;         /* shutdown: input after our close, reset */
     uint64_t refused;             /* the poller could not watch the fd */
+    uint64_t tls_handshakes;      /* TLS handshakes completed */
+    uint64_t tls_handshake_failures; /* TLS handshakes failed or timed out (closed, no on_close) */
 };
 
 struct mux_stats {

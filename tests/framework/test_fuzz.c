@@ -16,7 +16,11 @@
  *   - no CPU is burnt while every client is quiet (a measured window);
  *   - descriptors back to the baseline at the end; the server stops with 0.
  * Backend: MUX_TEST_POLLER. Seed: MUX_FUZZ_SEED (printed), length:
- * MUX_FUZZ_SECONDS (default 8). A failure prints the seed to replay with. */
+ * MUX_FUZZ_SECONDS (default 8). A failure prints the seed to replay with.
+ * MUX_FUZZ_TLS=1: the server speaks TLS (a certificate made at start) and
+ * the clients are OpenSSL clients doing the same things over it (some
+ * never start their handshake; half-close sends close_notify first; TLS
+ * 1.3 key updates now and then). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +32,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +46,16 @@
 #include "harness.h"
 #include "inproc.h"
 #include "mux/worker.h"
+
+#ifdef FUZZ_HAVE_OPENSSL
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+static SSL_CTX *client_ctx; /* non-NULL: TLS mode */
+#else
+typedef struct ssl_st SSL;
+#endif
 
 #define STREAM_MAX (4u << 20) /* bytes a client sends at most on one connection */
 #define CLIENTS 64            /* connections open at once */
@@ -346,7 +361,131 @@ struct client {
     long long end_at;  /* when it goes away */
     bool rst_at_end, half_closed;
     size_t max_frag;
+    SSL *ssl;          /* TLS mode */
+    size_t wpend;      /* TLS: a write to retry with this length (OpenSSL's rule) */
+    bool no_handshake; /* TLS: connects and never speaks TLS */
 };
+
+/* ---- TLS mode ---- */
+
+#ifdef FUZZ_HAVE_OPENSSL
+static char cert_path[64], key_path[64];
+
+/* A throwaway self-signed P-256 certificate and key, as PEM files. */
+static void make_cert(void)
+{
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(pkey);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, name);
+    assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+    snprintf(cert_path, sizeof(cert_path), "/tmp/mux-fuzz-cert-XXXXXX");
+    snprintf(key_path, sizeof(key_path), "/tmp/mux-fuzz-key-XXXXXX");
+    int cfd = mkstemp(cert_path), kfd = mkstemp(key_path);
+    assert_true(cfd >= 0 && kfd >= 0);
+    FILE *cf = fdopen(cfd, "w"), *kf = fdopen(kfd, "w");
+    assert_true(PEM_write_X509(cf, x) == 1);
+    assert_true(PEM_write_PrivateKey(kf, pkey, NULL, NULL, 0, NULL, NULL) == 1);
+    fclose(cf);
+    fclose(kf);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    signal(SIGPIPE, SIG_IGN); /* OpenSSL's client writes are plain write()s */
+    client_ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(client_ctx);
+    SSL_CTX_set_mode(client_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+static void drop_cert(void)
+{
+    unlink(cert_path);
+    unlink(key_path);
+    SSL_CTX_free(client_ctx);
+    client_ctx = NULL;
+}
+
+static bool tls_mode(void)
+{
+    return client_ctx != NULL;
+}
+
+static void tls_attach(struct client *cl, uint64_t *rng)
+{
+    cl->no_handshake = cl->mode == C_SILENT && below(rng, 2) == 0;
+    cl->ssl = SSL_new(client_ctx);
+    assert_non_null(cl->ssl);
+    SSL_set_fd(cl->ssl, cl->fd);
+    SSL_set_connect_state(cl->ssl);
+}
+
+/* TLS I/O in the plain calls' terms: > 0 bytes, 0 would block, -1 ended
+ * (EOF, close_notify or an error). A write must be retried with the same
+ * length. */
+static ssize_t tls_io(struct client *cl, void *buf, size_t len, bool writing)
+{
+    if (cl->no_handshake)
+        return 0;
+    ERR_clear_error();
+    size_t n = 0;
+    int ret = writing ? SSL_write_ex(cl->ssl, buf, len, &n) : SSL_read_ex(cl->ssl, buf, len, &n);
+    if (ret == 1)
+        return (ssize_t)n;
+    int e = SSL_get_error(cl->ssl, ret);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+}
+
+/* Now and then a TLS 1.3 key update that asks the server for its own: the
+ * server's next read must write, whatever its socket's state. */
+static void tls_maybe_key_update(struct client *cl, uint64_t *rng)
+{
+    if (!cl->no_handshake && !cl->wpend && below(rng, 64) == 0 &&
+        SSL_is_init_finished(cl->ssl) && SSL_version(cl->ssl) == TLS1_3_VERSION)
+        SSL_key_update(cl->ssl, SSL_KEY_UPDATE_REQUESTED); /* sent with the next write */
+}
+
+static void tls_half_close(struct client *cl)
+{
+    if (cl->ssl && !cl->no_handshake && SSL_is_init_finished(cl->ssl)) {
+        ERR_clear_error();
+        SSL_shutdown(cl->ssl); /* close_notify, then the FIN */
+        ERR_clear_error();
+    }
+}
+
+static void tls_detach(struct client *cl, bool notify)
+{
+    if (!cl->ssl)
+        return;
+    if (notify)
+        tls_half_close(cl);
+    SSL_free(cl->ssl);
+    cl->ssl = NULL;
+}
+#else
+static void make_cert(void) {}
+static void drop_cert(void) {}
+static bool tls_mode(void) { return false; }
+static void tls_attach(struct client *cl, uint64_t *rng) { (void)cl, (void)rng; }
+static ssize_t tls_io(struct client *cl, void *buf, size_t len, bool writing)
+{
+    (void)cl, (void)buf, (void)len, (void)writing;
+    return -1;
+}
+static void tls_half_close(struct client *cl) { (void)cl; }
+static void tls_maybe_key_update(struct client *cl, uint64_t *rng) { (void)cl, (void)rng; }
+static void tls_detach(struct client *cl, bool notify) { (void)cl, (void)notify; }
+#endif
 
 static void client_open(struct client *cl, const struct test_server *srv, uint64_t *rng)
 {
@@ -361,6 +500,8 @@ static void client_open(struct client *cl, const struct test_server *srv, uint64
     cl->end_at = mux_now_ms() + 20 + (long long)below(rng, 1500);
     cl->rst_at_end = below(rng, 3) == 0;
     cl->max_frag = below(rng, 4) == 0 ? 1 : 1 + below(rng, 32768);
+    if (tls_mode())
+        tls_attach(cl, rng);
 }
 
 static void client_close(struct client *cl)
@@ -371,6 +512,7 @@ static void client_close(struct client *cl)
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(cl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
+    tls_detach(cl, !cl->rst_at_end && (cl->sent & 1)); /* close_notify, or a truncation */
     close(cl->fd);
     cl->fd = -1;
 }
@@ -385,9 +527,20 @@ static int client_step(struct client *cl, uint64_t *rng, bool quiet)
         size_t n = 1 + (size_t)below(rng, cl->max_frag);
         if (n > cl->send_limit - cl->sent)
             n = (size_t)(cl->send_limit - cl->sent);
+        if (cl->wpend)
+            n = cl->wpend;
         for (size_t i = 0; i < n; i++)
             buf[i] = P(cl->sent + i);
-        ssize_t w = send(cl->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w;
+        if (cl->ssl) {
+            tls_maybe_key_update(cl, rng);
+            w = tls_io(cl, buf, n, true);
+            cl->wpend = w == 0 ? n : 0;
+            if (w < 0)
+                errno = EPIPE;
+        } else {
+            w = send(cl->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
         if (w > 0)
             cl->sent += (uint64_t)w;
         else if (w < 0 && errno != EAGAIN && errno != EINTR) {
@@ -395,14 +548,26 @@ static int client_step(struct client *cl, uint64_t *rng, bool quiet)
             return 0;
         }
     }
-    if (!quiet && !cl->half_closed && cl->sent >= cl->half_close_at) {
+    if (!quiet && !cl->half_closed && cl->sent >= cl->half_close_at && !cl->wpend) {
+        tls_half_close(cl);
         shutdown(cl->fd, SHUT_WR);
         cl->half_closed = true;
     }
     bool reads = cl->mode != C_NO_READ && !(cl->mode == C_SLOW && below(rng, 8) != 0);
     if (reads) {
         size_t want = cl->mode == C_SLOW ? 1 + (size_t)below(rng, 512) : sizeof(buf);
-        ssize_t r = recv(cl->fd, buf, want, MSG_DONTWAIT);
+        ssize_t r;
+        if (cl->ssl) {
+            r = tls_io(cl, buf, want, false);
+            if (r == 0) {
+                r = -1;
+                errno = EAGAIN;
+            } else if (r < 0) {
+                r = 0; /* close_notify, EOF or an error: the end */
+            }
+        } else {
+            r = recv(cl->fd, buf, want, MSG_DONTWAIT);
+        }
         if (r > 0) {
             for (ssize_t i = 0; i < r; i++)
                 if (buf[i] != P(cl->received + (uint64_t)i)) {
@@ -507,6 +672,17 @@ static void test_lifecycle_fuzz(void **state)
     struct mux_options o;
     options(&o, &rng);
     mux_log_setup(MUX_LOG_ERROR, "fuzz");
+    const char *tls = getenv("MUX_FUZZ_TLS");
+    if (tls && strcmp(tls, "1") == 0) {
+#ifndef FUZZ_HAVE_OPENSSL
+        skip(); /* built without OpenSSL */
+#endif
+        make_cert();
+#ifdef FUZZ_HAVE_OPENSSL
+        snprintf(o.tls_cert, sizeof(o.tls_cert), "%s", cert_path);
+        snprintf(o.tls_key, sizeof(o.tls_key), "%s", key_path);
+#endif
+    }
 
     struct test_server srv;
     assert_int_equal(test_server_start(&srv, &o, &fuzz_handler, a), 0);
@@ -543,10 +719,10 @@ static void test_lifecycle_fuzz(void **state)
     pthread_mutex_lock(&a->lock);
     unsigned long long accepted = a->accepts;
     pthread_mutex_unlock(&a->lock);
-    print_message("fuzz: seed %llu, %ds, %s%s, %u workers: %llu connections, %llu bytes "
+    print_message("fuzz: seed %llu, %ds, %s%s%s, %u workers: %llu connections, %llu bytes "
                   "verified by clients, %llu accepted, quiet-window CPU %lld ms\n",
                   (unsigned long long)seed, seconds, o.poller, o.edge_triggered ? "-et" : "",
-                  o.workers, opened, bytes, accepted, used);
+                  tls_mode() ? " over TLS" : "", o.workers, opened, bytes, accepted, used);
     if (used > 100)
         fail_msg("seed %llu: %lld ms of CPU in a quiet 400 ms window (a spin)",
                  (unsigned long long)seed, used);
@@ -590,6 +766,8 @@ static void test_lifecycle_fuzz(void **state)
     }
     munmap((void *)a->pattern, STREAM_MAX);
     close(a->pattern_fd);
+    if (tls_mode())
+        drop_cert();
     assert_int_equal(count_fds(), fds_before);
     pthread_mutex_destroy(&a->lock);
     free(a);
