@@ -18,13 +18,10 @@
 #define FLUSH_BYTES (1u << 20)   /* bytes per flush, so one fast reader cannot hog the worker */
 #define SENDFILE_CHUNK (1u << 20) /* one budget's worth per call */
 
-/* sendfile for the head file range (*wanted bytes, which a TLS connection
- * may lower to what it sent). Returns bytes sent, 0 on EAGAIN, or a
- * negative errno. */
+/* sendfile for the head file range (*wanted bytes). Returns bytes sent, 0
+ * on EAGAIN, or a negative errno. */
 ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f, size_t *wanted)
 {
-    if (c->ssl)
-        return mux__tls_send_file(c, f, wanted);
     size_t want = *wanted;
     off_t off = f->offset;
     ssize_t n = sendfile(c->fd, f->fd, &off, want);
@@ -39,8 +36,6 @@ ssize_t mux__conn_send_file_head(struct mux_conn *c, struct mux__chunk *f, size_
 
 static ssize_t send_memory(struct mux_conn *c, size_t *wanted)
 {
-    if (c->ssl)
-        return mux__tls_send_memory(c, wanted);
     struct iovec iov[MAX_IOV];
     int cnt = mux__outq_iov(&c->out, iov, MAX_IOV, wanted);
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
@@ -65,7 +60,9 @@ int mux__conn_flush(struct mux_conn *c)
     while (!mux__outq_empty(&c->out)) {
         struct mux__chunk *f = mux__outq_head_file(&c->out);
         size_t wanted = f ? (f->remaining < SENDFILE_CHUNK ? f->remaining : SENDFILE_CHUNK) : 0;
-        ssize_t n = f ? mux__conn_send_file_head(c, f, &wanted) : send_memory(c, &wanted);
+        ssize_t n = c->ssl ? mux__tls_send(c, &wanted)
+                    : f    ? mux__conn_send_file_head(c, f, &wanted)
+                           : send_memory(c, &wanted);
         if (n < 0)
             return (int)n;
         if (n == 0)

@@ -325,7 +325,7 @@ bool mux__tls_partial(const struct mux_conn *c)
     return SSL_pending(c->ssl) == 0 && SSL_has_pending(c->ssl);
 }
 
-/* One SSL_write_ex; returns as mux__tls_send_memory. */
+/* One SSL_write_ex; returns as mux__tls_send. */
 static ssize_t write_record(struct mux_conn *c, const void *buf, size_t len)
 {
     c->flags &= ~CONN_TLS_WANT_READ;
@@ -338,52 +338,71 @@ static ssize_t write_record(struct mux_conn *c, const void *buf, size_t len)
     return err ? -err : 0;
 }
 
-ssize_t mux__tls_send_memory(struct mux_conn *c, size_t *wanted)
+/* Kernel TLS carries the connection: the kernel encrypts file ranges
+ * (SSL_sendfile), no copy here. */
+static bool ktls_send(const struct mux_conn *c)
 {
-    struct iovec iov[16];
-    size_t total;
-    int cnt = mux__outq_iov(&c->out, iov, 16, &total);
-    /* A head chunk of a record or more goes as it is; small ones are
-     * copied together so they leave as one record, not one each. */
-    if (cnt == 1 || iov[0].iov_len >= MUX__TLS_RECORD) {
-        *wanted = iov[0].iov_len < MUX__TLS_RECORD ? iov[0].iov_len : MUX__TLS_RECORD;
-        return write_record(c, iov[0].iov_base, *wanted);
-    }
-    unsigned char *buf = scratch(c->w);
-    if (!buf)
-        return -ENOMEM;
-    size_t len = 0;
-    for (int i = 0; i < cnt && len < MUX__TLS_RECORD; i++) {
-        size_t n = iov[i].iov_len < MUX__TLS_RECORD - len ? iov[i].iov_len : MUX__TLS_RECORD - len;
-        memcpy(buf + len, iov[i].iov_base, n);
-        len += n;
-    }
-    *wanted = len;
-    return write_record(c, buf, len);
+    return BIO_get_ktls_send(SSL_get_wbio(c->ssl));
 }
 
-ssize_t mux__tls_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *wanted)
+/* Copies the queue's head into buf as one record's plaintext: memory as it
+ * is, file ranges read with pread (under kernel TLS it stops at the first
+ * file range, which SSL_sendfile sends). A response's headers and the
+ * start of its file, or many small pipelined responses, leave as one
+ * record and one write instead of one each. Returns the bytes gathered, or
+ * a negative errno when nothing could be. */
+static ssize_t gather_record(const struct mux_conn *c, unsigned char *buf, bool ktls)
 {
-    if (BIO_get_ktls_send(SSL_get_wbio(c->ssl))) { /* the kernel encrypts: no copy here */
+    size_t n = 0;
+    for (const struct mux__chunk *k = c->out.head; k && n < MUX__TLS_RECORD; k = k->next) {
+        size_t room = MUX__TLS_RECORD - n;
+        if (k->fd < 0) {
+            size_t m = k->end - k->start < room ? k->end - k->start : room;
+            memcpy(buf + n, k->data + k->start, m);
+            n += m;
+            continue;
+        }
+        if (ktls)
+            break;
+        size_t want = k->remaining < room ? k->remaining : room;
+        ssize_t r = want ? pread(k->fd, buf + n, want, k->offset) : 0;
+        if (r <= 0 && want && n == 0)
+            return r < 0 ? -errno : -EIO; /* -EIO: the file shrank under us */
+        if (r < 0 || (size_t)r < want)
+            break; /* send what is gathered; the next call reports the problem */
+        n += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+ssize_t mux__tls_send(struct mux_conn *c, size_t *wanted)
+{
+    const struct mux__chunk *head = c->out.head;
+    bool ktls = ktls_send(c);
+    if (head->fd >= 0 && ktls) {
+        size_t want = head->remaining < (1u << 20) ? head->remaining : (1u << 20);
+        *wanted = want;
         c->flags &= ~CONN_TLS_WANT_READ;
         ERR_clear_error();
-        ossl_ssize_t n = SSL_sendfile(c->ssl, f->fd, f->offset, *wanted, 0);
+        ossl_ssize_t n = SSL_sendfile(c->ssl, head->fd, head->offset, want, 0);
         if (n > 0)
             return n;
         int err = io_error(c, (int)n, true);
         return err ? -err : 0;
     }
+    size_t len = head->end - head->start;
+    if (head->fd < 0 && (len >= MUX__TLS_RECORD || !head->next)) { /* no copy needed */
+        *wanted = len < MUX__TLS_RECORD ? len : MUX__TLS_RECORD;
+        return write_record(c, head->data + head->start, *wanted);
+    }
     unsigned char *buf = scratch(c->w);
     if (!buf)
         return -ENOMEM;
-    size_t want = *wanted < MUX__TLS_RECORD ? *wanted : MUX__TLS_RECORD;
-    ssize_t r = pread(f->fd, buf, want, f->offset);
-    if (r < 0)
-        return errno == EINTR ? 0 : -errno;
-    if (r == 0)
-        return -EIO; /* the file shrank under us */
-    *wanted = (size_t)r;
-    return write_record(c, buf, (size_t)r);
+    ssize_t n = gather_record(c, buf, ktls);
+    if (n <= 0)
+        return n < 0 ? n : -EIO;
+    *wanted = (size_t)n;
+    return write_record(c, buf, (size_t)n);
 }
 
 void mux__tls_close_notify(struct mux_conn *c)
@@ -428,12 +447,7 @@ ssize_t mux__tls_read(struct mux_conn *c, void *buf, size_t len)
 }
 bool mux__tls_pending(const struct mux_conn *c) { (void)c; return false; }
 bool mux__tls_partial(const struct mux_conn *c) { (void)c; return false; }
-ssize_t mux__tls_send_memory(struct mux_conn *c, size_t *wanted) { (void)c, (void)wanted; return -ENOTSUP; }
-ssize_t mux__tls_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *wanted)
-{
-    (void)c, (void)f, (void)wanted;
-    return -ENOTSUP;
-}
+ssize_t mux__tls_send(struct mux_conn *c, size_t *wanted) { (void)c, (void)wanted; return -ENOTSUP; }
 void mux__tls_close_notify(struct mux_conn *c) { (void)c; }
 void mux__tls_free(struct mux_conn *c) { (void)c; }
 

@@ -80,17 +80,15 @@ bool mux__tls_pending(const struct mux_conn *c);
  * readiness. */
 bool mux__tls_partial(const struct mux_conn *c);
 
-/* The queue's memory head, coalesced into one record of at most
- * MUX__TLS_RECORD bytes; *wanted is set to the bytes offered. Returns
- * bytes written, 0 when the socket is full (CONN_TLS_WANT_READ set if
- * OpenSSL must read first), or a negative errno. */
-ssize_t mux__tls_send_memory(struct mux_conn *c, size_t *wanted);
-
-/* Up to `want` bytes of the head file range: SSL_sendfile when kernel TLS
- * carries the connection, else pread into the worker's scratch buffer and
- * one record. Returns as mux__tls_send_memory; *wanted gets the bytes
- * offered. */
-ssize_t mux__tls_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *wanted);
+/* Writes the queue's head as one record of at most MUX__TLS_RECORD bytes:
+ * memory chunks and file ranges (read with pread) gathered together in the
+ * worker's scratch buffer, or a lone memory chunk written in place; under
+ * kernel TLS a file range at the head goes with SSL_sendfile. *wanted is
+ * set to the bytes offered. Returns bytes written, 0 when the socket is
+ * full (CONN_TLS_WANT_READ set if OpenSSL must read first), or a negative
+ * errno. A retry after 0 offers the same head again (the queue only grows
+ * at its tail), as OpenSSL requires. */
+ssize_t mux__tls_send(struct mux_conn *c, size_t *wanted);
 
 /* Sends close_notify (once, best effort, never blocking) if the handshake
  * completed and no fatal TLS error happened. Before our FIN. */
