@@ -275,8 +275,10 @@ static void need_openssl(void)
         skip();
 }
 
-/* A mux app with TLS on the test's poller; the ready line must say tls. */
-static void start_app(struct mux_child *ch, const char *bin, const char *root)
+/* A mux app with TLS on the test's poller (plus flag and value, when
+ * given); the ready line must say tls. */
+static void start_app_with(struct mux_child *ch, const char *bin, const char *flag,
+                           const char *value)
 {
     char *argv[24];
     int n = 0;
@@ -286,14 +288,19 @@ static void start_app(struct mux_child *ch, const char *bin, const char *root)
     argv[n++] = fx.cert;
     argv[n++] = "--tls-key";
     argv[n++] = fx.key;
-    if (root) {
-        argv[n++] = "-r";
-        argv[n++] = (char *)root;
+    if (flag) {
+        argv[n++] = (char *)flag;
+        argv[n++] = (char *)value;
     }
     argv[n] = NULL;
     assert_int_equal(mux_child_start(ch, argv, 10000), 0);
     if (!strstr(ch->ready, "tls"))
         fail_msg("ready line without tls: %s", ch->ready);
+}
+
+static void start_app(struct mux_child *ch, const char *bin, const char *root)
+{
+    start_app_with(ch, bin, root ? "-r" : NULL, root);
 }
 
 /* ---- openssl s_client against mux-echo ---- */
@@ -392,6 +399,34 @@ static void test_s_client(void **state)
     s_client_round_trip(&ch, "-tls1_3", msg, len);
     s_client_round_trip(&ch, "-tls1_2", msg, len / 3 + 1);
     assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+}
+
+/* mux-proxy terminating TLS in front of a plain mux-echo: the client's
+ * bytes cross both hops and come back, over TLS 1.3 and 1.2. */
+static void test_proxy_terminates_tls(void **state)
+{
+    (void)state;
+    need_openssl();
+    char *eargv[12];
+    int n = 0;
+    eargv[n++] = MUX_ECHO_BIN;
+    n = mux_server_args(eargv, n);
+    eargv[n] = NULL;
+    struct mux_child backend, proxy;
+    assert_int_equal(mux_child_start(&backend, eargv, 10000), 0);
+    if (strstr(backend.ready, "tls"))
+        fail_msg("the backend must be plain: %s", backend.ready);
+    char b[96];
+    snprintf(b, sizeof b, "127.0.0.1:%d", backend.port);
+    start_app_with(&proxy, MUX_PROXY_BIN, "-b", b);
+    unsigned long long rng = fx.seed ^ 0x5a5a5a5aULL;
+    static unsigned char msg[300000];
+    size_t len = 1 + (size_t)((fx.seed >> 7) % sizeof msg);
+    mux_fill_random(msg, len, &rng);
+    s_client_round_trip(&proxy, "-tls1_3", msg, len);
+    s_client_round_trip(&proxy, "-tls1_2", msg, len / 2 + 1);
+    assert_int_equal(mux_child_stop(&proxy, SIGTERM, 10000), 0);
+    assert_int_equal(mux_child_stop(&backend, SIGTERM, 10000), 0);
 }
 
 /* ---- curl and Chromium against mux-httpd ---- */
@@ -837,7 +872,8 @@ int main(void)
         cmocka_set_test_filter(getenv("MUX_TEST_ONLY"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_reload),
-        cmocka_unit_test(test_s_client),       cmocka_unit_test(test_curl),
+        cmocka_unit_test(test_s_client),       cmocka_unit_test(test_proxy_terminates_tls),
+        cmocka_unit_test(test_curl),
         cmocka_unit_test(test_chromium),       cmocka_unit_test(test_fragmented),
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_stalled_handshake),
         cmocka_unit_test(test_vanish),         cmocka_unit_test(test_close_notify),
