@@ -120,7 +120,7 @@ tree_ticks() {
 # "Protocol : TLSv1.3" and "Cipher is X" of a server, as s_client sees them.
 negotiated() {
     openssl s_client -connect "127.0.0.1:$1" -servername localhost < /dev/null 2>/dev/null |
-        awk '/^New, / {print $2, $NF; exit}'
+        awk '/^New, / {sub(/,$/, "", $2); print $2, $NF; exit}'
 }
 
 to_num() { awk -v v="$1" 'BEGIN { m = 1; if (v ~ /k$/) m = 1e3; if (v ~ /M$/) m = 1e6;
