@@ -289,6 +289,20 @@ static void test_ipv6_and_two_listeners(void **state)
     stop_app(&c);
 }
 
+/* Lines of the log file that contain needle; the file is removed. */
+static int count_log_lines(const char *log, const char *needle)
+{
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    unlink(log);
+    return n;
+}
+
 /* select cannot watch fds >= FD_SETSIZE: such connections are refused
  * (closed) with a log line, and everyone else is still served. */
 static void test_select_refuses_fds_beyond_fd_setsize(void **state)
@@ -341,14 +355,7 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     close(fd);
     stop_app(&c);
     /* one warning per second at most, not one per refused connection */
-    FILE *f = fopen(log, "r");
-    assert_non_null(f);
-    char line[512];
-    int warnings = 0;
-    while (fgets(line, sizeof(line), f))
-        warnings += strstr(line, "FD_SETSIZE") != NULL;
-    fclose(f);
-    unlink(log);
+    int warnings = count_log_lines(log, "FD_SETSIZE");
     print_message("select: %d refusal warning line(s)\n", warnings);
     assert_true(warnings >= 1);
     assert_true(warnings <= 5);
@@ -403,14 +410,7 @@ static void test_uring_or_epoll_fallback(void **state)
     assert_non_null(strstr(c.ready, "poller=epoll"));
     echo_once(&c);
     stop_app(&c);
-    FILE *f = fopen(log, "r");
-    assert_non_null(f);
-    char line[512];
-    int warnings = 0;
-    while (fgets(line, sizeof(line), f))
-        warnings += strstr(line, "io_uring is not available") != NULL;
-    fclose(f);
-    unlink(log);
+    int warnings = count_log_lines(log, "io_uring is not available");
     assert_int_equal(warnings, 1); /* one for the server, not one per worker */
 }
 

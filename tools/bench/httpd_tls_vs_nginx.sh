@@ -30,11 +30,9 @@ DURATION=${DURATION:-5s}
 CONNS=${CONNS:-50}
 . tools/bench/lib.sh
 
-for tool in nginx wrk curl openssl; do
-    command -v "$tool" > /dev/null || PATH=$PATH:/usr/sbin
-    command -v "$tool" > /dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-[ -x "$B/apps/mux-httpd" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }
+need_tools nginx wrk curl openssl jq
+need_build apps/mux-httpd
+need_build tools/mux-stress
 
 ROOT=$BENCH_TMP/root
 mkdir -p "$ROOT"

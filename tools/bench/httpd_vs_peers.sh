@@ -37,11 +37,8 @@ WORKER_SETS=("$@")
 if [ "${INSTALL:-0}" = 1 ]; then
     apt-get install -y nginx-light h2o lighttpd wrk
 fi
-for tool in nginx h2o lighttpd wrk curl; do
-    command -v "$tool" > /dev/null || PATH=$PATH:/usr/sbin
-    command -v "$tool" > /dev/null || { echo "missing $tool (INSTALL=1 installs it)" >&2; exit 2; }
-done
-[ -x "$B/apps/mux-httpd" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }
+INSTALL_HINT=" (INSTALL=1 installs it)" need_tools nginx h2o lighttpd wrk curl
+need_build apps/mux-httpd
 
 ROOT=$BENCH_TMP/root
 mkdir -p "$ROOT"

@@ -9,6 +9,9 @@
 #                              in clock ticks (USER_HZ, 100/s)
 #   busy_ticks                 non-idle ticks of all CPUs together (/proc/stat)
 #   median                     median of the numbers on stdin
+#   need_tools TOOL...         exit 2 naming the first TOOL not on PATH
+#                              (/usr/sbin searched too)
+#   need_build BIN             exit 2 unless $B/BIN was built
 #
 # Every server started here is stopped on exit (bench_cleanup is the EXIT
 # trap); only the PIDs recorded in SRV_PID are ever signalled.
@@ -67,3 +70,13 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2) ? a[(NR + 1) 
 
 # json FILE KEY  -> value of a top-level key or latency_us.pXX (jq)
 json() { jq -r "$2" "$1"; }
+
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" > /dev/null || PATH=$PATH:/usr/sbin
+        command -v "$tool" > /dev/null || { echo "missing $tool${INSTALL_HINT:-}" >&2; exit 2; }
+    done
+}
+
+need_build() { [ -x "$B/$1" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }; }
