@@ -212,6 +212,11 @@ enum mux__flush_result {
  * Returns an enum mux__flush_result, or a negative errno. */
 int mux__conn_flush(struct mux_conn *c);
 
+/* The same with system calls made here and now (sendmsg, sendfile, or
+ * OpenSSL's writes): the readiness path, and the completion path's
+ * direct sends. */
+int mux__conn_flush_now(struct mux_conn *c);
+
 /* What the queued output costs against the water marks: its bytes, plus a
  * pool block and a descriptor's worth for each file range, so many tiny
  * file responses cannot hold unbounded descriptors and blocks. */

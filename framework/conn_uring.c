@@ -22,6 +22,8 @@ static struct mux__poller *ring_of(const struct mux_conn *c)
     return c->w->poller;
 }
 
+#define DIRECT_SEND_BATCH 4 /* events per wait at most for direct sends */
+
 bool mux__uring_conn_start(struct mux_conn *c)
 {
     struct mux__worker *w = c->w;
@@ -130,6 +132,17 @@ int mux__uring_conn_flush(struct mux_conn *c)
     struct mux__uconn *u = c->u;
     if (u->send.armed || u->want_out)
         return FLUSH_BLOCKED; /* the completion or the writability goes on */
+    /* A light turn (few connections had work): a reply submitted to the
+     * ring would leave only at the next io_uring_enter and cost one more
+     * loop turn for its completion, which at low concurrency is latency
+     * nobody shares; send it now instead. Busy turns batch their sends in
+     * the ring, one system call for all. What the socket does not take
+     * goes the ring's way below. */
+    if (c->w->batch <= DIRECT_SEND_BATCH) {
+        int rc = mux__conn_flush_now(c);
+        if (rc != FLUSH_BLOCKED || mux__outq_empty(&c->out))
+            return rc;
+    }
     for (int i = 0; i < 16 && !mux__outq_empty(&c->out); i++) {
         struct mux__chunk *f = mux__outq_head_file(&c->out);
         if (!f) {

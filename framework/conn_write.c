@@ -56,6 +56,11 @@ int mux__conn_flush(struct mux_conn *c)
 {
     if (c->u) /* completion path: a sendmsg submitted with the next wait */
         return mux__uring_conn_flush(c);
+    return mux__conn_flush_now(c);
+}
+
+int mux__conn_flush_now(struct mux_conn *c)
+{
     size_t sent_total = 0;
     while (!mux__outq_empty(&c->out)) {
         struct mux__chunk *f = mux__outq_head_file(&c->out);

@@ -304,6 +304,7 @@ void *mux__worker_run(void *arg)
 
     while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
+        w->batch = n > 0 ? (unsigned)n : 0;
         w->now_ms = monotonic_ms();
         for (int i = 0; i < n; i++) {
             if (ev[i].events & MUX_EV_DONE) /* the completion path (uring) */

@@ -67,6 +67,7 @@ struct mux__worker {
     uint64_t refused_logged_ms; /* rate limit for "cannot watch fd" warnings */
     uint64_t refused_unlogged;  /* refusals since the last warning */
     unsigned orphans;           /* freed connections waiting for their last io_uring completion */
+    unsigned batch;             /* events the last wait returned (uring: send directly when few) */
 
     /* What apps reach through mux/worker.h (worker_api.c). */
     void *user_data;             /* mux_worker_set_data */
