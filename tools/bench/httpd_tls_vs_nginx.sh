@@ -186,9 +186,4 @@ table() {
 }
 TABLE=$(table)
 echo "$TABLE"
-DOC=docs/httpd.md
-if grep -q '<!-- tls:begin -->' "$DOC"; then
-    awk -v t="$TABLE" '/<!-- tls:begin -->/ {print; print t; skip = 1; next}
-                       /<!-- tls:end -->/ {skip = 0} !skip' "$DOC" > "$BENCH_TMP/doc"
-    cp "$BENCH_TMP/doc" "$DOC"
-fi
+splice_table docs/httpd.md tls "$TABLE"

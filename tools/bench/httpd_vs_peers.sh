@@ -260,9 +260,4 @@ plot() {
 if command -v gnuplot > /dev/null; then plot; else echo "no gnuplot: plot skipped" >&2; fi
 TABLE=$(table)
 echo "$TABLE"
-DOC=docs/httpd.md
-if grep -q '<!-- peers:begin -->' "$DOC"; then
-    awk -v t="$TABLE" '/<!-- peers:begin -->/ {print; print t; skip = 1; next}
-                       /<!-- peers:end -->/ {skip = 0} !skip' "$DOC" > "$BENCH_TMP/doc"
-    cp "$BENCH_TMP/doc" "$DOC"
-fi
+splice_table docs/httpd.md peers "$TABLE"

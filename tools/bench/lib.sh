@@ -12,6 +12,8 @@
 #   need_tools TOOL...         exit 2 naming the first TOOL not on PATH
 #                              (/usr/sbin searched too)
 #   need_build BIN             exit 2 unless $B/BIN was built
+#   splice_table DOC NAME TEXT replace what stands between <!-- NAME:begin -->
+#                              and <!-- NAME:end --> in DOC with TEXT
 #
 # Every server started here is stopped on exit (bench_cleanup is the EXIT
 # trap); only the PIDs recorded in SRV_PID are ever signalled.
@@ -80,3 +82,10 @@ need_tools() {
 }
 
 need_build() { [ -x "$B/$1" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }; }
+
+splice_table() {
+    grep -q "<!-- $2:begin -->" "$1" || return 0
+    awk -v t="$3" -v b="<!-- $2:begin -->" -v e="<!-- $2:end -->" \
+        '$0 == b {print; print t; skip = 1; next} $0 == e {skip = 0} !skip' "$1" > "$BENCH_TMP/doc"
+    cp "$BENCH_TMP/doc" "$1"
+}
