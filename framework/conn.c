@@ -836,8 +836,10 @@ static void writable_again(struct mux_conn *c, uint32_t events)
         return;
     }
     if ((events & MUX_EV_HUP) && !(events & MUX_EV_WRITE)) {
-        if ((c->flags & (CONN_EOF_READ | CONN_WR_DONE)) == (CONN_EOF_READ | CONN_WR_DONE))
-            mux__uring_conn_unpoll(c); /* both FINs exchanged: an orderly end */
+        /* A reset comes with an error. A hang-up alone after our FIN is the
+         * peer's FIN: what it sent before is read when reading resumes. */
+        if (c->flags & CONN_WR_DONE)
+            mux__uring_conn_unpoll(c);
         else
             fail(c, ECONNRESET);
         return;
@@ -1042,7 +1044,9 @@ static void linger_input(struct mux_conn *c)
 static bool keep_input(struct mux_conn *c, const char *data, size_t len)
 {
     size_t limit = c->w->opts->max_input;
-    if (!mux__conn_can_read(c) && c->state != CONN_INPUT_DONE)
+    /* (reading may have resumed before the cancelled receive's last
+     * completion: what it brings is still late) */
+    if ((!mux__conn_can_read(c) && c->state != CONN_INPUT_DONE) || (c->u && c->u->recv.cancel))
         limit += LATE_INPUT;
     while (len > 0) {
         size_t avail;

@@ -14,6 +14,7 @@
 
 #include "conn.h"
 #include "conn_uring.h"
+#include "mux/log.h"
 
 #ifdef MUX_HAVE_LIBURING
 
@@ -34,6 +35,7 @@ bool mux__uring_conn_start(struct mux_conn *c)
         return false; /* the readiness path needs no more memory */
     u->recv = (struct mux__uop){.kind = UOP_RECV, .owner = c};
     u->send = (struct mux__uop){.kind = UOP_SEND, .owner = c};
+    u->stop = (struct mux__uop){.kind = UOP_STOP_RECV, .owner = c};
     c->u = u;
     mux__uring_conn_want_read(c, true);
     return true;
@@ -61,6 +63,34 @@ static void arm_recv(struct mux_conn *c)
     submitted(c->u, &c->u->recv);
 }
 
+/* With no receive in flight, nothing would tell a peer's reset before
+ * the connection reads again: the readiness poller watches the socket
+ * with no interest, which reports only errors and hang-ups
+ * (writable_again in conn.c), as epoll does for a paused connection. It
+ * stays registered (a data wake-up does not match it, so it costs
+ * nothing) until the connection is released. */
+static void watch_errors(struct mux_conn *c)
+{
+    struct mux__uconn *u = c->u;
+    if (u->polled)
+        return;
+    /* Without memory for it, a reset is only noticed later. */
+    u->polled = c->w->pops->add(c->w->poller, c->fd, c, 0) == 0;
+}
+
+/* Cancels the receive; the cancellation's result comes back (stop_done):
+ * one that found the receive running must be asked again. */
+static void stop_recv(struct mux_conn *c)
+{
+    struct mux__uconn *u = c->u;
+    if (u->stop.armed) { /* one is in flight already: this one's result is not needed */
+        mux__uring_cancel(ring_of(c), &u->recv, NULL);
+        return;
+    }
+    mux__uring_cancel(ring_of(c), &u->recv, &u->stop);
+    submitted(u, &u->stop);
+}
+
 /* A receive cancelled while its completions were still coming is armed
  * again from its last completion (recv_done), not here. */
 void mux__uring_conn_want_read(struct mux_conn *c, bool on)
@@ -69,8 +99,10 @@ void mux__uring_conn_want_read(struct mux_conn *c, bool on)
     if (on && !r->armed && c->fd >= 0) {
         arm_recv(c);
     } else if (!on && r->armed && !r->cancel) {
-        mux__uring_cancel(ring_of(c), r);
+        stop_recv(c);
         c->u->single = c->state != CONN_LINGER;
+        if (c->state != CONN_LINGER)
+            watch_errors(c);
     }
 }
 
@@ -191,9 +223,9 @@ void mux__uring_conn_release(struct mux_conn *c)
     mux__uring_conn_unpoll(c);
     bool armed = u->recv.armed || u->send.armed;
     if (u->recv.armed && !u->recv.cancel)
-        mux__uring_cancel(ring_of(c), &u->recv);
+        mux__uring_cancel(ring_of(c), &u->recv, NULL);
     if (u->send.armed && !u->send.cancel)
-        mux__uring_cancel(ring_of(c), &u->send);
+        mux__uring_cancel(ring_of(c), &u->send, NULL);
     /* An SQE names the fd by number: submitted after close(), it would
      * find the next socket given that number. */
     if (armed)
@@ -268,12 +300,26 @@ static void send_done(struct mux_conn *c, int res)
     mux__conn_sent(c);
 }
 
+/* The receive's cancellation came back. -EALREADY: it found the receive
+ * running and left it so, and a multishot receive would go on filling
+ * the input buffer of a connection that stopped reading; unless reading
+ * is wanted again meanwhile, it is cancelled anew. */
+static void stop_done(struct mux_conn *c, int res)
+{
+    struct mux__uconn *u = c->u;
+    mux_log(MUX_LOG_DEBUG, "uring: conn %llu: receive cancellation: %d", (unsigned long long)c->id, res);
+    if (res != -EALREADY || !u->recv.armed || u->orphan || c->state == CONN_CLOSED)
+        return;
+    u->recv.cancel = 0;
+    mux__conn_recv_ended(c);
+}
+
 void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, unsigned cflags)
 {
     struct mux_conn *c = op->owner;
     struct mux__uconn *u = c->u;
     (void)w;
-    bool last = op->kind == UOP_SEND || !(cflags & IORING_CQE_F_MORE);
+    bool last = op->kind != UOP_RECV || !(cflags & IORING_CQE_F_MORE);
     if (last) {
         op->armed = 0;
         op->cancel = 0;
@@ -285,6 +331,9 @@ void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, un
         break;
     case UOP_SEND:
         send_done(c, res);
+        break;
+    case UOP_STOP_RECV:
+        stop_done(c, res);
         break;
     }
     if (u->orphan) {

@@ -22,10 +22,11 @@
 
 #define URING_MAX_IOV 64
 
-enum { UOP_RECV, UOP_SEND };
+enum { UOP_RECV, UOP_SEND, UOP_STOP_RECV };
 
 struct mux__uconn {
     struct mux__uop recv, send;
+    struct mux__uop stop;     /* the cancellation of recv, while it is in flight */
     bool polled;              /* registered with the readiness poller (for writability) */
     bool want_out;            /* ... and waiting for it: no flush until it comes */
     bool single;              /* reading was paused once: single-shot receives from now on */

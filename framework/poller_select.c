@@ -1,6 +1,9 @@
 /* poller_select.c - select(2) backend. An fd_set holds fds below FD_SETSIZE
  * (1024) only: add() refuses any other fd with -ERANGE rather than writing
- * past the set. Each wait copies both sets and scans 0..maxfd. */
+ * past the set. Each wait copies both sets and scans 0..maxfd.
+ * select has no set for errors alone: an fd watched for neither reading
+ * nor writing (a paused connection) learns of a reset only when it is
+ * watched again or its timeout fires. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -41,8 +41,9 @@ void mux__uring_tag(struct io_uring_sqe *sqe, struct mux__uop *op);
 void mux__uring_submit(struct mux__poller *p);
 
 /* Asks the kernel to cancel op (its completion still comes, -ECANCELED or
- * a last result). */
-void mux__uring_cancel(struct mux__poller *p, struct mux__uop *op);
+ * a last result). The cancellation's own result comes back as `by` when
+ * given (then submitted by the caller's accounting), else is ignored. */
+void mux__uring_cancel(struct mux__poller *p, struct mux__uop *op, struct mux__uop *by);
 
 /* Buffer bid of the provided ring, and giving it back. */
 char *mux__uring_buffer(struct mux__poller *p, unsigned bid);

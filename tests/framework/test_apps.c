@@ -128,7 +128,9 @@ static long slow_reader(const struct app *a, size_t total)
                 mux_fill_random(wbuf, wlen, &wseed);
             }
             ssize_t w = send(fd, wbuf + woff, wlen - woff, MSG_DONTWAIT | MSG_NOSIGNAL);
-            assert_true(w > 0 || errno == EAGAIN);
+            if (w <= 0 && errno != EAGAIN)
+                fail_msg("%s: send failed after %zu bytes sent, %zu received: %s", a->name,
+                         sent, got, strerror(errno));
             if (w > 0) {
                 woff += (size_t)w;
                 sent += (size_t)w;

@@ -265,9 +265,12 @@ static void test_slow_reader_dropped(void **state)
     }
     assert_true(slow_got < TOTAL);
     /* the 8 MiB never piled up for the slow client (not measurable under
-     * ASan, whose quarantine holds freed memory; slow_got above is the proof) */
+     * ASan, whose quarantine holds freed memory, nor under valgrind, whose
+     * own memory grows by about 30 MiB here; slow_got above is the proof) */
     long rss = mux_peak_rss_kib(srv.pid);
-    if (!UNDER_SANITIZER && rss - rss0 > 32 * 1024)
+    printf("slow reader dropped after %zu bytes; server peak RSS grew by %ld KiB\n", slow_got,
+           rss - rss0);
+    if (!UNDER_SANITIZER && !getenv("MUX_UNDER_VALGRIND") && rss - rss0 > TOTAL / 1024 * 3 / 4)
         fail_msg("server peak RSS grew by %ld KiB", rss - rss0);
     close(slow);
     close(sender);

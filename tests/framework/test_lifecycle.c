@@ -3,6 +3,7 @@
  *  - every public call made from on_close, for every way a connection ends;
  *  - no worker burns CPU while reading is stopped and the peer half-closes
  *    (paused by the app, or blocked by output above write_high_water);
+ *  - a paused connection notices the peer's reset at once;
  *  - data and FIN in one segment still end in a close (edge triggered);
  *  - close-after-flush and peer-EOF closes when the last bytes leave on a
  *    writability event, for memory and file output;
@@ -53,6 +54,8 @@ struct app {
     const char *file_path; /* M_BIG_FILE */
     pthread_mutex_t lock;
     int accepts, closes, double_closes, bad_calls;
+    int pauses;   /* M_PAUSE: connections that stopped reading */
+    int last_err; /* of the latest on_close */
 };
 
 struct per_conn {
@@ -94,6 +97,9 @@ static size_t on_read(struct mux_conn *c, const char *data, size_t len)
     switch (a->mode) {
     case M_PAUSE:
         mux_conn_pause_read(c);
+        pthread_mutex_lock(&a->lock);
+        a->pauses++;
+        pthread_mutex_unlock(&a->lock);
         return 0;
     case M_BIG_REPLY:
     case M_BIG_FILE:
@@ -187,6 +193,7 @@ static void on_close(struct mux_conn *c, int err)
     if (pc->closed++)
         a->double_closes++;
     a->closes++;
+    a->last_err = err;
     pthread_mutex_unlock(&a->lock);
     free(pc);
     mux_conn_set_data(c, NULL);
@@ -396,6 +403,44 @@ static void test_paused_peer_half_close_no_spin(void **state)
     assert_int_equal(wait_open_conns(f, 1, 5000), 0);
     assert_idle(400);
     close(fd);
+    fx_finish(f);
+}
+
+/* Bounded wait until the app's counter reaches n (read under its lock). */
+static int wait_count(struct fx *f, const int *counter, int n, int timeout_ms)
+{
+    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    do {
+        pthread_mutex_lock(&f->app.lock);
+        int v = *counter;
+        pthread_mutex_unlock(&f->app.lock);
+        if (v >= n)
+            return 0;
+        struct timespec ts = {.tv_nsec = 1000000};
+        nanosleep(&ts, NULL);
+    } while (mux_now_ms() < deadline);
+    return -1;
+}
+
+/* A reset reaches a connection that stopped reading at once (epoll and
+ * poll report it as an error; on uring nothing is being received then),
+ * not at the idle timeout or the shutdown. */
+static void test_paused_peer_reset(void **state)
+{
+    const char *b = getenv("MUX_TEST_POLLER");
+    if (b && strcmp(b, "select") == 0)
+        skip(); /* select cannot watch for errors alone (poller_select.c) */
+    struct fx *f = fx_new(M_PAUSE);
+    f->opts.idle_timeout_ms = 60000;
+    fx_start(f);
+    int fd = connect_srv(f);
+    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(wait_count(f, &f->app.pauses, 1, 5000), 0);
+    reset_close(fd);
+    if (wait_count(f, &f->app.closes, 1, 3000) != 0)
+        fail_msg("a paused connection did not notice the peer's reset");
+    assert_int_equal(f->app.last_err, ECONNRESET);
+    assert_int_equal(wait_open_conns(f, 0, 5000), 0);
     fx_finish(f);
 }
 
@@ -769,6 +814,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calls_in_on_close),
         cmocka_unit_test(test_paused_peer_half_close_no_spin),
+        cmocka_unit_test(test_paused_peer_reset),
         cmocka_unit_test(test_blocked_peer_half_close_no_spin),
         cmocka_unit_test(test_data_and_fin_in_one_segment),
         cmocka_unit_test(test_close_after_big_send),
