@@ -829,8 +829,11 @@ static void stop_polling(struct mux_conn *c)
 static void writable_again(struct mux_conn *c, uint32_t events)
 {
     mux__uring_conn_writable(c);
-    if (c->state == CONN_LINGER)
+    if (c->state == CONN_LINGER) { /* the receive reports the end; a watch left from a pause goes */
+        if (events & (MUX_EV_ERROR | MUX_EV_HUP))
+            mux__uring_conn_unpoll(c);
         return;
+    }
     if (events & MUX_EV_ERROR) {
         fail(c, socket_error(c->fd));
         return;

@@ -223,7 +223,7 @@ void mux__uring_conn_release(struct mux_conn *c)
     mux__uring_conn_unpoll(c);
     bool armed = u->recv.armed || u->send.armed;
     if (u->recv.armed && !u->recv.cancel)
-        mux__uring_cancel(ring_of(c), &u->recv, NULL);
+        stop_recv(c);
     if (u->send.armed && !u->send.cancel)
         mux__uring_cancel(ring_of(c), &u->send, NULL);
     /* An SQE names the fd by number: submitted after close(), it would
@@ -308,10 +308,13 @@ static void stop_done(struct mux_conn *c, int res)
 {
     struct mux__uconn *u = c->u;
     mux_log(MUX_LOG_DEBUG, "uring: conn %llu: receive cancellation: %d", (unsigned long long)c->id, res);
-    if (res != -EALREADY || !u->recv.armed || u->orphan || c->state == CONN_CLOSED)
+    if (res != -EALREADY || !u->recv.armed)
         return;
     u->recv.cancel = 0;
-    mux__conn_recv_ended(c);
+    if (u->orphan || c->state == CONN_CLOSED) /* released: it must end (by op, not by fd) */
+        stop_recv(c);
+    else
+        mux__conn_recv_ended(c);
 }
 
 void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, unsigned cflags)
@@ -322,7 +325,6 @@ void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, un
     bool last = op->kind != UOP_RECV || !(cflags & IORING_CQE_F_MORE);
     if (last) {
         op->armed = 0;
-        op->cancel = 0;
         u->inflight--;
     }
     switch (op->kind) {
@@ -336,6 +338,10 @@ void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, un
         stop_done(c, res);
         break;
     }
+    /* (cleared only now: the last completion of a cancelled receive still
+     * brings late input, conn.c keep_input; re-arming clears it too) */
+    if (last && !op->armed)
+        op->cancel = 0;
     if (u->orphan) {
         if (u->inflight == 0)
             free_orphan(c);
