@@ -8,8 +8,8 @@ set terminal pngcairo size 1200,560 font ",10"
 set output out
 set datafile separator ","
 set key autotitle columnhead
-servers = "epoll epoll-edge poll select thread"
-titles = "'mux-echo epoll' 'mux-echo epoll --edge' 'mux-echo poll' 'mux-echo select (largest K = 900)' 'thread-per-connection'"
+servers = "epoll epoll-edge poll select uring thread"
+titles = "'mux-echo epoll' 'mux-echo epoll --edge' 'mux-echo poll' 'mux-echo select (largest K = 900)' 'mux-echo uring' 'thread-per-connection'"
 xk(k) = k < 1 ? 10 : k
 sel(s, v) = strcol(1) eq s ? v : NaN
 set logscale x
@@ -19,7 +19,7 @@ set xlabel "idle connections held open (K)"
 set grid
 set key inside left bottom vertical Left reverse box opaque samplen 2 spacing 1.1
 
-colors = "#1f77b4 #17becf #ff7f0e #d62728 #2ca02c"
+colors = "#1f77b4 #17becf #ff7f0e #d62728 #9467bd #2ca02c"
 set multiplot layout 1,2 title "echo round trips, mux-stress -c 10 -p 1 -s 64, server and client pinned to one core each (median of runs)"
 set ylabel "requests/s"
 set yrange [0:*]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # poller_scaling.sh - echo round trips on a few active connections while K
 # idle connections are held open, for each poller backend of mux-echo -w 1
-# and for the blocking thread-per-connection server (thread_echo).
+# (epoll, epoll --edge, poll, select, uring) and for the blocking
+# thread-per-connection server (thread_echo).
 #
 #   tools/bench/poller_scaling.sh [RUNS] [SECONDS]        (defaults 3, 5)
 #
@@ -25,7 +26,7 @@ WARMUP=${WARMUP:-1}
 BATCH=${BATCH:-500}
 IDLE_MODE=${IDLE_MODE:-batch}
 KS=${KS:-0 100 1000 10000}
-SERVERS=${SERVERS:-epoll epoll-edge poll select thread}
+SERVERS=${SERVERS:-epoll epoll-edge poll select uring thread}
 OUT=${OUT:-docs/poller-scaling.csv}
 RAW=${OUT%.csv}-runs.csv
 PLOT=${PLOT:-docs/poller-scaling.png}
@@ -36,6 +37,7 @@ declare -A CMD=(
     [epoll-edge]="$MUX --poller epoll --edge"
     [poll]="$MUX --poller poll"
     [select]="$MUX --poller select"
+    [uring]="$MUX --poller uring"
     [thread]="$B/tools/bench/thread_echo 127.0.0.1:0"
 )
 for f in "$STRESS" "$B/apps/mux-echo" "$B/tools/bench/thread_echo"; do
