@@ -106,23 +106,28 @@ void mux__uring_conn_want_read(struct mux_conn *c, bool on)
     }
 }
 
-/* The sendmsg of the queue's memory in front of the first file range. */
-static void submit_send(struct mux_conn *c)
+/* The sendmsg of the queue's memory in front of the first file range.
+ * False without memory for its header block (nothing submitted). */
+static bool submit_send(struct mux_conn *c)
 {
     struct mux__uconn *u = c->u;
+    if (!u->snd && !(u->snd = mux__uring_send_block(ring_of(c))))
+        return false;
+    struct mux__usend *b = u->snd;
     size_t total;
-    int cnt = mux__outq_iov(&c->out, u->iov, URING_MAX_IOV, &total);
-    memset(&u->msg, 0, sizeof(u->msg));
-    u->msg.msg_iov = u->iov;
-    u->msg.msg_iovlen = (size_t)cnt;
+    int cnt = mux__outq_iov(&c->out, b->iov, URING_MAX_IOV, &total);
+    memset(&b->msg, 0, sizeof(b->msg));
+    b->msg.msg_iov = b->iov;
+    b->msg.msg_iovlen = (size_t)cnt;
     /* Headers followed by a file range leave in the same segments as its
      * first bytes (as on the readiness path). */
     int more = mux__outq_file_follows(&c->out, cnt) ? MSG_MORE : 0;
     struct io_uring_sqe *sqe = mux__uring_sqe(ring_of(c));
-    io_uring_prep_sendmsg(sqe, c->fd, &u->msg, (unsigned)(MSG_NOSIGNAL | more));
+    io_uring_prep_sendmsg(sqe, c->fd, &b->msg, (unsigned)(MSG_NOSIGNAL | more));
     mux__uring_tag(sqe, &u->send);
     u->sending = total;
     submitted(u, &u->send);
+    return true;
 }
 
 /* The socket is full (a sendmsg came back with -EAGAIN, or sendfile
@@ -178,8 +183,12 @@ int mux__uring_conn_flush(struct mux_conn *c)
     for (int i = 0; i < 16 && !mux__outq_empty(&c->out); i++) {
         struct mux__chunk *f = mux__outq_head_file(&c->out);
         if (!f) {
-            submit_send(c);
-            return FLUSH_BLOCKED;
+            if (submit_send(c))
+                return FLUSH_BLOCKED;
+            int rc = mux__conn_flush_now(c); /* no memory for the block: the loop sends */
+            if (rc == FLUSH_BLOCKED && !mux__outq_empty(&c->out))
+                wait_writable(c);
+            return rc;
         }
         size_t want = f->remaining < (1u << 20) ? f->remaining : (1u << 20); /* as the readiness path */
         ssize_t n = mux__conn_send_file_head(c, f, &want);
@@ -240,6 +249,8 @@ bool mux__uring_conn_free(struct mux_conn *c)
         return true;
     }
     mux__outq_clear(&c->u->pinned, &c->w->outpool);
+    if (c->u->snd)
+        mux__uring_send_block_put(ring_of(c), c->u->snd);
     free(c->u);
     c->u = NULL;
     return false;
@@ -249,6 +260,8 @@ static void free_orphan(struct mux_conn *c)
 {
     c->w->orphans--;
     mux__outq_clear(&c->u->pinned, &c->w->outpool);
+    if (c->u->snd)
+        mux__uring_send_block_put(ring_of(c), c->u->snd);
     free(c->u);
     free(c);
 }
@@ -342,6 +355,10 @@ void mux__uring_complete(struct mux__worker *w, struct mux__uop *op, int res, un
      * brings late input, conn.c keep_input; re-arming clears it too) */
     if (last && !op->armed)
         op->cancel = 0;
+    if (op->kind == UOP_SEND && !op->armed && u->snd) { /* no next send from send_done */
+        mux__uring_send_block_put(ring_of(c), u->snd);
+        u->snd = NULL;
+    }
     if (u->orphan) {
         if (u->inflight == 0)
             free_orphan(c);

@@ -20,8 +20,6 @@
 #include "outq.h"
 #include "uring.h"
 
-#define URING_MAX_IOV 64
-
 enum { UOP_RECV, UOP_SEND, UOP_STOP_RECV };
 
 struct mux__uconn {
@@ -34,8 +32,7 @@ struct mux__uconn {
     bool orphan;              /* freed by the loop: the last completion frees it */
     size_t sending;           /* bytes of the sendmsg in flight */
     struct mux__outq pinned;  /* output dropped while a sendmsg reads it */
-    struct msghdr msg;        /* of the sendmsg in flight */
-    struct iovec iov[URING_MAX_IOV];
+    struct mux__usend *snd;   /* the sendmsg's header and iovec, while one is in flight */
 };
 
 struct mux_conn;

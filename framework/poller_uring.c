@@ -79,6 +79,7 @@ struct mux__poller {
     char *bufs;
     size_t br_size;     /* bytes mapped at br */
     unsigned returned;  /* buffers given back since the last wait */
+    struct mux__usend *send_free, *send_all; /* sendmsg blocks (uring.h) */
     bool sleep_in_poll; /* under valgrind: see wait_completions() */
 };
 
@@ -230,6 +231,11 @@ static void ur_destroy(struct mux__poller *p)
     }
     if (p->br)
         munmap(p->br, p->br_size);
+    while (p->send_all) {
+        struct mux__usend *b = p->send_all;
+        p->send_all = b->all;
+        free(b);
+    }
     free(p->slots);
     free(p);
 }
@@ -540,6 +546,29 @@ char *mux__uring_buffer(struct mux__poller *p, unsigned bid)
     return p->bufs + (size_t)bid * URING_BUF_SIZE;
 }
 
+/* As many blocks as sends were ever in flight at once; kept until the
+ * poller goes (a block is 1 KiB). */
+struct mux__usend *mux__uring_send_block(struct mux__poller *p)
+{
+    struct mux__usend *b = p->send_free;
+    if (b) {
+        p->send_free = b->next;
+        return b;
+    }
+    b = malloc(sizeof(*b));
+    if (b) {
+        b->all = p->send_all;
+        p->send_all = b;
+    }
+    return b;
+}
+
+void mux__uring_send_block_put(struct mux__poller *p, struct mux__usend *b)
+{
+    b->next = p->send_free;
+    p->send_free = b;
+}
+
 void mux__uring_recycle(struct mux__poller *p, unsigned bid)
 {
     io_uring_buf_ring_add(p->br, mux__uring_buffer(p, bid), URING_BUF_SIZE, (unsigned short)bid,
@@ -586,6 +615,17 @@ char *mux__uring_buffer(struct mux__poller *p, unsigned bid)
 void mux__uring_recycle(struct mux__poller *p, unsigned bid)
 {
     (void)p, (void)bid;
+}
+
+struct mux__usend *mux__uring_send_block(struct mux__poller *p)
+{
+    (void)p;
+    return NULL;
+}
+
+void mux__uring_send_block_put(struct mux__poller *p, struct mux__usend *b)
+{
+    (void)p, (void)b;
 }
 
 int mux__uring_probe(void)

@@ -13,6 +13,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "poller.h"
 
@@ -28,6 +30,20 @@ struct mux__uop {
 };
 
 struct io_uring_sqe;
+
+/* What a sendmsg reads until it completes: lent from a per-worker pool
+ * for that time only, so an idle connection holds none. */
+#define URING_MAX_IOV 64
+struct mux__usend {
+    struct mux__usend *next; /* in the pool's free list */
+    struct mux__usend *all;  /* every block the pool made */
+    struct msghdr msg;
+    struct iovec iov[URING_MAX_IOV];
+};
+
+/* A block (NULL when out of memory), and giving it back. */
+struct mux__usend *mux__uring_send_block(struct mux__poller *p);
+void mux__uring_send_block_put(struct mux__poller *p, struct mux__usend *b);
 
 /* The completion path can be used: the ring and its buffers are set up. */
 bool mux__uring_ready(struct mux__poller *p);
