@@ -330,7 +330,11 @@ static void disarm(struct mux__poller *p, int fd)
     if (s->armed == ARM_NONE)
         return;
     struct io_uring_sqe *sqe = get_sqe(p);
-    io_uring_prep_poll_remove(sqe, poll_data(fd, s->gen));
+    /* An async cancel, not POLL_REMOVE: a removal that finds the poll's
+     * task work pending (a wake-up that did not match) fails with
+     * -EALREADY and leaves a multishot poll armed, holding the socket
+     * open after close(); a cancel marks the poll, whatever it is doing. */
+    io_uring_prep_cancel64(sqe, poll_data(fd, s->gen), 0);
     io_uring_sqe_set_data64(sqe, IGNORED);
     s->gen++;
     s->armed = ARM_NONE;
