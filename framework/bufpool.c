@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "bufpool.h"
+#include "fault.h"
 
 void mux__bufpool_init(struct mux__bufpool *p, size_t block_size, unsigned min_free)
 {
@@ -27,6 +28,8 @@ void mux__bufpool_destroy(struct mux__bufpool *p)
 
 void *mux__bufpool_get(struct mux__bufpool *p)
 {
+    if (mux__fault(FAULT_ALLOC))
+        return NULL;
     void *b = p->free_list;
     if (b) {
         p->free_list = *(void **)b;

@@ -9,7 +9,8 @@
 #include "mux/log.h"
 #include "net.h"
 #include "options.h"
-#include "tls.h"
+#include "tls/tls.h"
+#include "poller.h"
 
 #define KEY(name_, type_, min_, max_, doc_)                                                    \
     {.group = "server", .name = #name_, .type = type_,                                        \
@@ -93,7 +94,8 @@ int mux__options_check(const struct mux_options *o, struct mux_error *err)
         return fail(err, "max_input", "must be at least read_buffer");
     if (o->nlisten < 1 || o->nlisten > MUX_MAX_LISTEN)
         return fail(err, "listen", "needs 1 to 8 addresses");
-    if (strcmp(o->poller, "epoll") != 0 && o->edge_triggered)
+    const struct mux__poller_ops *ops = mux__poller_find(o->poller);
+    if (o->edge_triggered && !(ops && (ops->flags & MUX_POLLER_CAN_EDGE)))
         return fail(err, "edge_triggered", "needs poller = \"epoll\"");
     struct mux__alpn alpn;
     const char *why;

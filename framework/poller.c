@@ -1,4 +1,5 @@
 /* poller.c - backend registry: name -> ops. Add a backend here. */
+#include <errno.h>
 #include <string.h>
 
 #include "compiler.h"
@@ -8,7 +9,17 @@ static const struct mux__poller_ops *const backends[] = {
     &mux__poller_epoll,
     &mux__poller_poll,
     &mux__poller_select,
+#ifdef MUX_HAVE_LIBURING
     &mux__poller_uring,
+#endif
+};
+
+const char *const mux__poller_names[] = {
+    "epoll", "poll", "select",
+#ifdef MUX_HAVE_LIBURING
+    "uring",
+#endif
+    NULL,
 };
 
 const struct mux__poller_ops *mux__poller_find(const char *name)
@@ -17,4 +28,12 @@ const struct mux__poller_ops *mux__poller_find(const char *name)
         if (strcmp(backends[i]->name, name) == 0)
             return backends[i];
     return NULL;
+}
+
+int mux__poller_probe(const char *name)
+{
+    const struct mux__poller_ops *ops = mux__poller_find(name);
+    if (!ops)
+        return -EINVAL;
+    return ops->probe ? ops->probe() : 0;
 }

@@ -27,9 +27,9 @@ enum {
     MUX_EV_HUP = 1u << 3,   /* likewise: both directions are gone */
     MUX_EV_RDHUP = 1u << 4, /* reported only: the peer shut its write side
                                (comes with MUX_EV_READ; never asked for) */
-    MUX_EV_DONE = 1u << 5,  /* uring only: an operation submitted through
-                               uring.h completed; ptr is its struct mux__uop,
-                               res and cflags the completion's */
+    MUX_EV_DONE = 1u << 5,  /* a completion of the poller's transport
+                               (ops.transport): ptr, res and cflags are
+                               that transport's to read */
 };
 
 enum {
@@ -45,10 +45,19 @@ struct mux__poll_event {
 };
 
 struct mux__poller;
+struct mux__transport;
 
 struct mux__poller_ops {
     const char *name;
     unsigned flags;
+    /* Optional: 0 when the backend works here, else a negative errno
+     * (-ENOSYS: an old kernel; -EPERM: seccomp or a sysctl refuses it).
+     * Any thread. */
+    int (*probe)(void);
+    /* Optional: the completion transport this poller offers for plain
+     * connections, or NULL (not ready yet, or none). Its completions come
+     * back from wait() as MUX_EV_DONE events. Worker thread. */
+    const struct mux__transport *(*transport)(struct mux__poller *p);
     /* 0 or a negative errno. */
     int (*create)(struct mux__poller **out, bool edge_triggered);
     void (*destroy)(struct mux__poller *p);
@@ -58,7 +67,8 @@ struct mux__poller_ops {
     /* Before close(fd). */
     void (*del)(struct mux__poller *p, int fd);
     /* Waits up to timeout_ms (-1 forever); returns the number of events
-     * written (0 on timeout or EINTR). */
+     * written (0 on timeout or EINTR), or a negative errno when waiting
+     * itself failed. */
     int (*wait)(struct mux__poller *p, struct mux__poll_event *ev, int max, int timeout_ms);
 };
 
@@ -68,12 +78,15 @@ const struct mux__poller_ops *mux__poller_find(const char *name);
 extern const struct mux__poller_ops mux__poller_epoll;
 extern const struct mux__poller_ops mux__poller_poll;
 extern const struct mux__poller_ops mux__poller_select;
+#ifdef MUX_HAVE_LIBURING
 extern const struct mux__poller_ops mux__poller_uring;
+#endif
 
-/* 0 when io_uring works here, else a negative errno (-ENOSYS: built
- * without liburing or an old kernel; -EPERM: seccomp or
- * kernel.io_uring_disabled). Any thread; runs the probe in a thread of its
- * own. */
-int mux__uring_probe(void);
+/* 0 when the backend called name works here, -EINVAL for no such backend
+ * (or one this build lacks), else its probe's errno. Any thread. */
+int mux__poller_probe(const char *name);
+
+/* The names of the backends this build has, in order, NULL-terminated. */
+extern const char *const mux__poller_names[];
 
 #endif

@@ -73,7 +73,7 @@ static int ep_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
 {
     int n = epoll_wait(p->epfd, p->events, max < BATCH ? max : BATCH, timeout_ms);
     if (n < 0)
-        return 0; /* EINTR */
+        return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {
         uint32_t e = p->events[i].events, out = 0;
         if (e & (EPOLLIN | EPOLLRDHUP))

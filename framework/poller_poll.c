@@ -133,7 +133,9 @@ static uint32_t from_poll(short r)
 static int pl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, int timeout_ms)
 {
     int ready = poll(p->fds, (nfds_t)p->n, timeout_ms);
-    if (ready <= 0)
+    if (ready < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (ready == 0)
         return 0;
     int out = 0, i = p->next < p->n ? p->next : 0;
     for (int k = 0; k < p->n && out < max && ready > 0; k++, i = i + 1 < p->n ? i + 1 : 0) {

@@ -87,7 +87,9 @@ static int sl_wait(struct mux__poller *p, struct mux__poll_event *ev, int max, i
     fd_set rd = p->rd, wr = p->wr;
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     int ready = select(p->maxfd + 1, &rd, &wr, NULL, timeout_ms < 0 ? NULL : &tv);
-    if (ready <= 0)
+    if (ready < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (ready == 0)
         return 0;
     /* Start where the last scan stopped, so fds past a full batch are not
      * starved by lower ones that stay ready. */

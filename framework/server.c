@@ -41,15 +41,16 @@ static void error_msg(struct mux_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
-/* io_uring where the kernel takes it; else one warning and epoll. */
+/* The backend asked for where it works here (a backend with a probe may
+ * be refused by the kernel, or missing from this build); else one warning
+ * and epoll, which always works. */
 static const char *pick_poller(const char *name)
 {
-    if (strcmp(name, "uring") != 0)
-        return name;
-    int rc = mux__uring_probe();
+    int rc = mux__poller_probe(name);
     if (rc == 0)
-        return "uring";
-    mux_log(MUX_LOG_WARN, "io_uring is not available (%s): using epoll", strerror(-rc));
+        return name;
+    mux_log(MUX_LOG_WARN, "poller %s is not available (%s): using epoll", name,
+            rc == -EINVAL ? "not in this build" : strerror(-rc));
     return "epoll";
 }
 
@@ -63,10 +64,6 @@ MUX_API struct mux_server *mux_server_new(const struct mux_options *o,
     }
     if (mux__options_check(o, err) < 0)
         return NULL;
-    if (!mux__poller_find(o->poller)) {
-        error_msg(err, "unknown poller \"%s\"", o->poller);
-        return NULL;
-    }
     struct mux_server *s = calloc(1, sizeof(*s));
     if (!s) {
         error_msg(err, "out of memory");

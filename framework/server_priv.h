@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 
 #include "mux/server.h"
-#include "tls.h"
+#include "tls/tls.h"
 #include "worker.h"
 
 struct mux__listener {

@@ -15,9 +15,10 @@
 
 #include "compiler.h"
 #include "conn.h"
+#include "transport.h"
 #include "mux/log.h"
 #include "server_priv.h"
-#include "tls.h"
+#include "tls/tls.h"
 #include "worker.h"
 
 #define EVENTS_PER_WAIT 256
@@ -204,6 +205,22 @@ static void begin_stop(struct mux__worker *w)
     }
 }
 
+/* The transport a new accepted connection gets: TLS when the server has
+ * a certificate (a readiness transport, on every poller), else the
+ * poller's completion transport where it offers one, else plain sockets. */
+static const struct mux__transport *accept_transport(struct mux__worker *w)
+{
+#ifdef MUX_HAVE_OPENSSL
+    if (w->tls)
+        return &mux__transport_tls;
+#endif
+    const struct mux__transport *t = w->pops->transport ? w->pops->transport(w->poller) : NULL;
+    if (!t)
+        return &mux__transport_socket;
+    w->completion = t;
+    return t;
+}
+
 /* New connections from the acceptor, and the stop request. */
 static void on_wake(struct mux__worker *w)
 {
@@ -211,7 +228,7 @@ static void on_wake(struct mux__worker *w)
     take_reload(w);
     int fd;
     while ((fd = mux__handoff_pop(&w->handoff)) >= 0)
-        mux__conn_open(w, fd);
+        mux__conn_open(w, fd, accept_transport(w));
     mux__worker_run_posts(w);
     if (!w->stopping && atomic_load_explicit(&w->stop_requested, memory_order_acquire))
         begin_stop(w);
@@ -263,17 +280,32 @@ static void kill_all(struct mux__worker *w, int err)
     free_dead(w);
 }
 
-/* io_uring: connections freed while an operation of theirs was in flight
- * (cancelled by release()) are freed by its completion; collect those
- * before the ring goes. Bounded: a second at most. */
+/* A completion transport: connections freed while an operation of theirs
+ * was in flight (cancelled by the release) are freed by its completion;
+ * collect those before the poller goes. Bounded: a second at most. */
 static void reap_orphans(struct mux__worker *w, struct mux__poll_event *ev)
 {
-    for (int i = 0; i < 100 && w->orphans > 0; i++) {
+    const struct mux__transport *t = w->completion;
+    for (int i = 0; i < 100 && t && t->orphans && t->orphans(w) > 0; i++) {
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, 10);
         for (int k = 0; k < n; k++)
             if (ev[k].events & MUX_EV_DONE)
-                mux__uring_complete(w, ev[k].ptr, ev[k].res, ev[k].cflags);
+                mux__conn_complete(w, t, &ev[k]);
     }
+}
+
+#define WAIT_ERROR_LOG_MS 1000
+
+/* The poller's wait itself failed (not EINTR): a bug or a broken
+ * descriptor, nothing a connection did. Logged at most once a second;
+ * the loop goes on (timers and shutdown still run). */
+static void wait_failed(struct mux__worker *w, int err)
+{
+    if (w->wait_error_logged_ms && w->now_ms - w->wait_error_logged_ms < WAIT_ERROR_LOG_MS)
+        return;
+    mux_log(MUX_LOG_ERROR, "worker %u: %s wait failed: %s", w->index, w->pops->name,
+            strerror(err));
+    w->wait_error_logged_ms = w->now_ms ? w->now_ms : 1;
 }
 
 static int wait_timeout(struct mux__worker *w)
@@ -306,9 +338,11 @@ void *mux__worker_run(void *arg)
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
         w->batch = n > 0 ? (unsigned)n : 0;
         w->now_ms = monotonic_ms();
+        if (n < 0)
+            wait_failed(w, -n);
         for (int i = 0; i < n; i++) {
-            if (ev[i].events & MUX_EV_DONE) /* the completion path (uring) */
-                mux__uring_complete(w, ev[i].ptr, ev[i].res, ev[i].cflags);
+            if (ev[i].events & MUX_EV_DONE) /* the poller's completion transport */
+                mux__conn_complete(w, w->completion, &ev[i]);
             else if (ev[i].ptr == &wake_marker)
                 on_wake(w);
             else

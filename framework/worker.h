@@ -66,8 +66,9 @@ struct mux__worker {
     atomic_bool hurry_requested; /* a second signal: end the grace period now */
     uint64_t refused_logged_ms; /* rate limit for "cannot watch fd" warnings */
     uint64_t refused_unlogged;  /* refusals since the last warning */
-    unsigned orphans;           /* freed connections waiting for their last io_uring completion */
+    uint64_t wait_error_logged_ms; /* rate limit for "wait failed" errors */
     unsigned batch;             /* events the last wait returned (uring: send directly when few) */
+    const struct mux__transport *completion; /* the poller's completion transport, once used */
 
     /* What apps reach through mux/worker.h (worker_api.c). */
     void *user_data;             /* mux_worker_set_data */

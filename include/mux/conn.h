@@ -9,9 +9,14 @@
  *    need no locks for per-connection state.
  *  - A struct mux_conn * is valid from the start of on_accept until on_close
  *    returns. Keep no copy of it beyond that point.
- *  - No callback is ever invoked from inside a mux_conn_* call. Close, resume
+ *  - No callback is ever invoked from inside a mux_conn_* call (nor a
+ *    mux_worker_* call, worker.h), whatever fails inside it: close, resume
  *    and want-writable take effect when control returns to the worker loop,
- *    so every call below is safe inside any callback.
+ *    and a failure met inside a call (out of memory, an I/O error while a
+ *    large send is written at once) ends the connection from the loop
+ *    afterwards, with on_close(c, err). So every call below is safe inside
+ *    any callback, and the handler may go on using its per-connection
+ *    state after any call returns.
  */
 #ifndef MUX_CONN_H
 #define MUX_CONN_H
@@ -155,6 +160,17 @@ int mux_conn_fd(const struct mux_conn *c);
 /* Override the idle timeout for this connection (ms, 0 = none). The timer
  * restarts from now; any read or write progress restarts it again. */
 void mux_conn_set_timeout(struct mux_conn *c, unsigned ms);
+
+/* An absolute deadline: the connection is closed with on_close(c,
+ * ETIMEDOUT) `ms` milliseconds from this call (worker clock) unless the
+ * deadline is set again (it then counts from the new call) or cleared
+ * (ms = 0). Unlike the idle timeout, neither input nor output pushes it
+ * back: a request-header timeout that a client trickling one byte a
+ * second cannot extend (nginx's client_header_timeout). It runs beside the
+ * idle timeout; whichever comes first closes the connection. While the
+ * server shuts down the grace period bounds the connection as well.
+ * Worker thread, from any callback; harmless after on_close. */
+void mux_conn_set_deadline(struct mux_conn *c, unsigned ms);
 
 #ifdef __cplusplus
 }

@@ -366,6 +366,9 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
 /* Does io_uring work for this process? (What the server's own probe asks.) */
 static bool uring_works(void)
 {
+#ifndef TEST_HAVE_LIBURING
+    return false; /* this build has no io_uring poller */
+#endif
     struct io_uring_params p;
     memset(&p, 0, sizeof(p));
     int fd = (int)syscall(__NR_io_uring_setup, 2, &p);
@@ -412,7 +415,7 @@ static void test_uring_or_epoll_fallback(void **state)
     assert_non_null(strstr(c.ready, "poller=epoll"));
     echo_once(&c);
     stop_app(&c);
-    int warnings = count_log_lines(log, "io_uring is not available");
+    int warnings = count_log_lines(log, "poller uring is not available");
     assert_int_equal(warnings, 1); /* one for the server, not one per worker */
 }
 

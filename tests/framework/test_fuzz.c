@@ -17,6 +17,10 @@
  *   - descriptors back to the baseline at the end; the server stops with 0.
  * Backend: MUX_TEST_POLLER. Seed: MUX_FUZZ_SEED (printed), length:
  * MUX_FUZZ_SECONDS (default 8). A failure prints the seed to replay with.
+ * Every mux_* call the handler makes is wrapped (CALL): a callback that
+ * runs inside one is a violation (the promise of mux/conn.h), and with
+ * MUX_FAULT set (fault.h: every N-th allocation or send fails) that must
+ * hold on the failure paths too, on_close still exactly once.
  * MUX_FUZZ_TLS=1: the server speaks TLS (a certificate made at start) and
  * the clients are OpenSSL clients doing the same things over it (some
  * never start their handshake; half-close sends close_notify first; TLS
@@ -97,6 +101,7 @@ struct sconn {
 
 struct wstate {             /* touched by one worker thread only */
     uint64_t rng;
+    unsigned in_call;       /* inside a mux_* call made by a callback: no callback may run now */
     struct sconn *live[MAX_LIVE];
     unsigned nlive;
     struct mux_worker *worker;
@@ -132,6 +137,23 @@ static struct wstate *ws(struct mux_conn *c)
     return &a->w[mux_conn_worker(c)];
 }
 
+/* A mux_* call made from a callback: the promise of mux/conn.h is that no
+ * callback runs inside it, whatever fails there (MUX_FAULT). */
+#define CALL(w, expr) ((w)->in_call++, (expr), (w)->in_call--)
+
+/* Every callback starts here: none may run inside a call. */
+static void callback_entry(struct app *a, struct wstate *w, const char *cb)
+{
+    if (w->in_call)
+        violation(a, "%s ran inside a mux_* call", cb);
+}
+
+static bool faults_on(void)
+{
+    const char *f = getenv("MUX_FAULT");
+    return f && f[0];
+}
+
 static void unregister(struct wstate *w, struct sconn *s)
 {
     for (unsigned i = 0; i < w->nlive; i++)
@@ -150,19 +172,20 @@ static void emit(struct app *a, struct sconn *s, uint64_t n, bool by_file, bool 
     if (n == 0)
         return;
     int rc;
+    struct wstate *w = ws(s->c);
     if (by_file) {
         int fd = dup(a->pattern_fd);
-        rc = mux_conn_sendfile(s->c, fd, (off_t)s->emitted, n);
+        CALL(w, rc = mux_conn_sendfile(s->c, fd, (off_t)s->emitted, n));
         if (rc < 0)
             close(fd);
     } else {
-        rc = mux_conn_send(s->c, a->pattern + s->emitted, n);
+        CALL(w, rc = mux_conn_send(s->c, a->pattern + s->emitted, n));
     }
     if (rc == 0 && closed)
         violation(a, "a send after on_close was accepted");
     if (rc == 0)
         s->emitted += n;
-    else if (rc != -EPIPE)
+    else if (rc != -EPIPE && !(rc == -ENOMEM && faults_on()))
         violation(a, "send: %s", strerror(-rc));
 }
 
@@ -175,8 +198,9 @@ static void on_timer(struct mux_worker *wk, void *arg)
     struct app *a = mux_worker_app(wk);
     struct wstate *w = &a->w[mux_worker_index(wk)];
     uint64_t *slot = arg;
+    callback_entry(a, w, "a timer");
     if (atomic_load(&a->quiet)) { /* the quiet window: timers stop themselves */
-        mux_timer_cancel(wk, *slot);
+        CALL(w, mux_timer_cancel(wk, *slot));
         return;
     }
     if (w->nlive > 0) {
@@ -187,9 +211,9 @@ static void on_timer(struct mux_worker *wk, void *arg)
             random_calls(o->c, o, false);
     }
     if (below(&w->rng, 3) == 0)
-        mux_timer_cancel(wk, *slot);
+        CALL(w, mux_timer_cancel(wk, *slot));
     if (below(&w->rng, 4) == 0)
-        mux_timer_cancel(wk, w->timer_ids[below(&w->rng, TIMERS)]);
+        CALL(w, mux_timer_cancel(wk, w->timer_ids[below(&w->rng, TIMERS)]));
 }
 
 static void random_timer(struct wstate *w)
@@ -198,10 +222,10 @@ static void random_timer(struct wstate *w)
         return;
     uint64_t *slot = &w->timer_ids[below(&w->rng, TIMERS)];
     if (below(&w->rng, 2))
-        mux_timer_cancel(w->worker, *slot);
-    *slot = mux_timer_start(w->worker, (unsigned)below(&w->rng, 50),
-                            below(&w->rng, 3) == 0 ? 1 + (unsigned)below(&w->rng, 100) : 0,
-                            on_timer, slot);
+        CALL(w, mux_timer_cancel(w->worker, *slot));
+    unsigned first = (unsigned)below(&w->rng, 50);
+    unsigned every = below(&w->rng, 3) == 0 ? 1 + (unsigned)below(&w->rng, 100) : 0;
+    CALL(w, *slot = mux_timer_start(w->worker, first, every, on_timer, slot));
 }
 
 /* A few random calls on s (and sometimes on another live connection). */
@@ -215,22 +239,25 @@ static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close)
         if (r < 30) {
             emit(a, s, 1 + below(&w->rng, 1 << 16), below(&w->rng, 4) == 0, in_close);
         } else if (r < 40) {
-            mux_conn_pause_read(c);
+            CALL(w, mux_conn_pause_read(c));
         } else if (r < 55) {
-            mux_conn_resume_read(c);
+            CALL(w, mux_conn_resume_read(c));
         } else if (r < 65) {
-            mux_conn_want_writable(c, true);
+            CALL(w, mux_conn_want_writable(c, true));
         } else if (r < 70) {
-            mux_conn_want_writable(c, false);
+            CALL(w, mux_conn_want_writable(c, false));
         } else if (r < 72) {
-            mux_conn_close(c);
+            CALL(w, mux_conn_close(c));
         } else if (r < 73) {
-            mux_conn_abort(c);
+            CALL(w, mux_conn_abort(c));
         } else if (r < 74) {
-            mux_conn_shutdown_write(c);
-        } else if (r < 76) {
+            CALL(w, mux_conn_shutdown_write(c));
+        } else if (r < 75) {
             static const unsigned t[] = {0, 0, 300, 1000, 3000};
-            mux_conn_set_timeout(c, t[below(&w->rng, 5)]);
+            CALL(w, mux_conn_set_timeout(c, t[below(&w->rng, 5)]));
+        } else if (r < 76) {
+            static const unsigned d[] = {0, 50, 400, 2000};
+            CALL(w, mux_conn_set_deadline(c, d[below(&w->rng, 4)]));
         } else if (r < 78) {
             random_timer(w);
         } else if (r < 85 && w->nlive > 0) { /* another connection of this worker */
@@ -238,23 +265,24 @@ static void random_calls(struct mux_conn *c, struct sconn *s, bool in_close)
             if (o->closed)
                 violation(a, "a closed connection is still registered");
             else if (below(&w->rng, 2))
-                mux_conn_resume_read(o->c);
+                CALL(w, mux_conn_resume_read(o->c));
             else
                 emit(a, o, 1 + below(&w->rng, 4096), false, false);
         } else {
             char peer[80];
-            mux_conn_peer_str(c, peer, sizeof(peer));
+            CALL(w, mux_conn_peer_str(c, peer, sizeof(peer)));
             if (mux_conn_data(c) != s || mux_conn_app(c) != a)
                 violation(a, "user data or app pointer changed");
-            (void)mux_conn_pending(c);
-            (void)mux_conn_id(c);
-            (void)mux_conn_fd(c);
+            CALL(w, (void)mux_conn_pending(c));
+            CALL(w, (void)mux_conn_id(c));
+            CALL(w, (void)mux_conn_fd(c));
         }
     }
 }
 
 static struct sconn *enter(struct mux_conn *c, const char *cb)
 {
+    callback_entry(mux_conn_app(c), ws(c), cb);
     struct sconn *s = mux_conn_data(c);
     if (s->closed)
         violation(mux_conn_app(c), "%s after on_close", cb);
@@ -265,6 +293,7 @@ static int f_accept(struct mux_conn *c)
 {
     struct app *a = mux_conn_app(c);
     struct wstate *w = ws(c);
+    callback_entry(a, w, "on_accept");
     struct sconn *s = calloc(1, sizeof(*s));
     s->c = c;
     mux_conn_set_data(c, s);
@@ -316,9 +345,9 @@ static void f_eof(struct mux_conn *c)
     random_calls(c, s, false);
     struct wstate *w = ws(c);
     if (below(&w->rng, 2))
-        mux_conn_shutdown_write(c);
+        CALL(w, mux_conn_shutdown_write(c));
     else if (below(&w->rng, 2))
-        mux_conn_close(c);
+        CALL(w, mux_conn_close(c));
 }
 
 static void f_worker_start(struct mux_worker *wk)

@@ -74,7 +74,7 @@ static bool available(const struct backend *b)
         return true;
     static int known = -1;
     if (known < 0) {
-        int rc = mux__uring_probe();
+        int rc = mux__poller_probe(b->name);
         known = rc == 0;
         if (rc < 0)
             print_message("  [uring] unavailable (%s): skipped\n", strerror(-rc));

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "mux/mux.h"
-#include "tls.h"
+#include "tls/tls.h"
 
 static void test_wire_format(void **state)
 {

@@ -1,0 +1,35 @@
+/* fault.h - test-only fault injection (private). Built in when the build
+ * has tests (MUX_FAULT_INJECTION); otherwise every check is a constant
+ * false and costs nothing.
+ *
+ * MUX_FAULT="alloc=N,send=M" in the environment (read once, at the first
+ * check) makes every N-th allocation of the framework's I/O memory (pool
+ * blocks, io_uring send blocks, poller registrations) fail with ENOMEM and
+ * every M-th send (sendmsg, sendfile, a TLS record write, an io_uring send
+ * submission) fail with EIO. "alloc=N" or "send=M" alone is fine; "+K"
+ * after a number (alloc=7+3) skips the first K checks. Counters are
+ * process-wide and atomic: with several workers, which call fails depends
+ * on the schedule, as a real ENOMEM would. */
+#ifndef MUX_FAULT_H
+#define MUX_FAULT_H
+
+#include <stdbool.h>
+
+enum mux__fault_site {
+    FAULT_ALLOC,
+    FAULT_SEND,
+    FAULT_SITES,
+};
+
+#ifdef MUX_FAULT_INJECTION
+/* True when this call at site must fail. Any thread. */
+bool mux__fault(enum mux__fault_site site);
+#else
+static inline bool mux__fault(enum mux__fault_site site)
+{
+    (void)site;
+    return false;
+}
+#endif
+
+#endif
