@@ -10,37 +10,58 @@
 static const char *const site_names[FAULT_SITES] = {"alloc", "send"};
 
 static struct {
-    unsigned long every, skip;
+    unsigned long every, skip; /* every-th after skip; every 0: only the skip-th ("#K") */
+    bool on;
 } plan[FAULT_SITES];
 static _Atomic unsigned long counts[FAULT_SITES];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static bool active;
+static atomic_bool active;
 
-/* "alloc=N[+K],send=M[+K]"; anything else is ignored. */
-static void read_plan(void)
+/* "alloc=N[+K]|#K,send=M[+K]|#K"; anything else is ignored. */
+static void parse(const char *spec)
 {
-    const char *spec = getenv("MUX_FAULT");
-    if (!spec)
-        return;
+    bool any = false;
     for (int s = 0; s < FAULT_SITES; s++) {
-        const char *p = strstr(spec, site_names[s]);
+        plan[s].on = false;
+        atomic_store(&counts[s], 0);
+        const char *p = spec ? strstr(spec, site_names[s]) : NULL;
         if (!p || p[strlen(site_names[s])] != '=')
             continue;
+        p += strlen(site_names[s]) + 1;
         char *end;
-        plan[s].every = strtoul(p + strlen(site_names[s]) + 1, &end, 10);
-        if (*end == '+')
-            plan[s].skip = strtoul(end + 1, NULL, 10);
-        if (plan[s].every)
-            active = true;
+        if (*p == '#') {
+            plan[s].every = 0;
+            plan[s].skip = strtoul(p + 1, NULL, 10);
+            plan[s].on = plan[s].skip > 0;
+        } else {
+            plan[s].every = strtoul(p, &end, 10);
+            plan[s].skip = *end == '+' ? strtoul(end + 1, NULL, 10) : 0;
+            plan[s].on = plan[s].every > 0;
+        }
+        any |= plan[s].on;
     }
+    atomic_store(&active, any);
+}
+
+static void read_env(void)
+{
+    parse(getenv("MUX_FAULT"));
+}
+
+void mux__fault_plan(const char *spec)
+{
+    pthread_once(&once, read_env);
+    parse(spec);
 }
 
 bool mux__fault(enum mux__fault_site site)
 {
-    pthread_once(&once, read_plan);
-    if (!active || !plan[site].every)
+    pthread_once(&once, read_env);
+    if (!atomic_load_explicit(&active, memory_order_relaxed) || !plan[site].on)
         return false;
     unsigned long n = atomic_fetch_add_explicit(&counts[site], 1, memory_order_relaxed) + 1;
+    if (plan[site].every == 0)
+        return n == plan[site].skip;
     return n > plan[site].skip && (n - plan[site].skip) % plan[site].every == 0;
 }
 #endif

@@ -7,7 +7,8 @@
  * blocks, io_uring send blocks, poller registrations) fail with ENOMEM and
  * every M-th send (sendmsg, sendfile, a TLS record write, an io_uring send
  * submission) fail with EIO. "alloc=N" or "send=M" alone is fine; "+K"
- * after a number (alloc=7+3) skips the first K checks. Counters are
+ * after a number (alloc=7+3) skips the first K checks; "#K" (send=#5)
+ * fails the K-th check only. Counters are
  * process-wide and atomic: with several workers, which call fails depends
  * on the schedule, as a real ENOMEM would. */
 #ifndef MUX_FAULT_H
@@ -20,6 +21,12 @@ enum mux__fault_site {
     FAULT_SEND,
     FAULT_SITES,
 };
+
+/* Tests: replaces the plan (the MUX_FAULT syntax; "" for none) and
+ * restarts the counts. Call it while no worker runs. Exists only in a
+ * build with MUX_FAULT_INJECTION (the tests that use it are built only
+ * there). */
+void mux__fault_plan(const char *spec);
 
 #ifdef MUX_FAULT_INJECTION
 /* True when this call at site must fail. Any thread. */
