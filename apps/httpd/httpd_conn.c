@@ -47,6 +47,11 @@ enum tmode { TM_HEAD, TM_IDLE };
 /* Owned by the connection: allocated in on_accept, freed in on_close. */
 struct hconn {
     uint64_t skip;        /* request body bytes still to discard */
+    /* A chunked body spanning reads: its decoder, and a copy of its
+     * request's head (answered once the body is complete). */
+    struct http_chunked chunk;
+    char *held;
+    size_t held_len;
     int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
@@ -344,9 +349,76 @@ static bool serve(struct mux_conn *c, struct exchange *x)
     return respond(c, x);
 }
 
+/* ---- chunked request bodies ----------------------------------------- */
+
+/* The decoder's verdict on the body of x: complete (answer x), or broken
+ * (400 or 413 instead, and close). Returns false when closing. */
+static bool chunked_done(struct mux_conn *c, struct exchange *x, int rc)
+{
+    if (rc < 0) {
+        x->status = -rc;
+        respond(c, x);
+        return false;
+    }
+    return serve(c, x);
+}
+
+/* A chunked body follows the head of x. Decoded (and dropped) as far as it
+ * is here; if it is all here, x is answered at once. Otherwise the head is
+ * copied (at most the parser's limits, ~24 KiB) and the answer waits for
+ * the body's end (continue_chunked), so a malformed body still gets its
+ * 400 and nothing after it is read as a request. */
+static size_t start_chunked(struct mux_conn *c, struct hconn *h, struct exchange *x,
+                            const char *data, size_t head_len, size_t len)
+{
+    size_t used;
+    http_chunked_init(&h->chunk);
+    int rc = http_chunked_decode(&h->chunk, data + head_len, len - head_len, opts_of(c)->max_body,
+                                 &used);
+    if (rc != HTTP_PARSE_INCOMPLETE) {
+        if (!chunked_done(c, x, rc))
+            return len;
+        go_idle(c, h);
+        return head_len + used;
+    }
+    h->held = malloc(head_len);
+    if (h->held == NULL) {
+        x->status = 500;
+        respond(c, x);
+        return len;
+    }
+    memcpy(h->held, data, head_len);
+    h->held_len = head_len;
+    go_idle(c, h); /* the body runs on the keep-alive timeout, as a Content-Length one */
+    return head_len + used;
+}
+
+/* More of a held request's chunked body. */
+static size_t continue_chunked(struct mux_conn *c, struct hconn *h, const char *data, size_t len)
+{
+    size_t used;
+    int rc = http_chunked_decode(&h->chunk, data, len, opts_of(c)->max_body, &used);
+    if (rc == HTTP_PARSE_INCOMPLETE)
+        return used;
+    struct http_header hdrs[HTTP_MAX_HEADERS];
+    struct http_request req = {.headers = hdrs, .max_headers = HTTP_MAX_HEADERS};
+    struct http_request_info info;
+    struct exchange x = {.req = &req, .info = &info};
+    /* The copy parsed and passed the checks before: it does again. */
+    if (http_parse_request(h->held, h->held_len, &req, 0, NULL) != (int)h->held_len ||
+        http_request_check(&req, &info) != 0) {
+        mux_conn_abort(c);
+        return len;
+    }
+    bool open = chunked_done(c, &x, rc);
+    free(h->held);
+    h->held = NULL;
+    return open ? used : len;
+}
+
 /* A complete head of head_len bytes at data. Returns what on_read returns. */
 static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct http_request *req,
-                             size_t head_len, size_t len)
+                             const char *data, size_t head_len, size_t len)
 {
     struct http_request_info info;
     struct exchange x = {.req = req, .info = &info};
@@ -361,6 +433,8 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
         respond(c, &x);
         return len;
     }
+    if (info.chunked)
+        return start_chunked(c, h, &x, data, head_len, len);
     /* A body (GET may carry one) is read and dropped; start on it now. */
     size_t avail = len - head_len;
     size_t now = info.body_len < avail ? (size_t)info.body_len : avail;
@@ -392,6 +466,8 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         h->skip -= n;
         return n;
     }
+    if (h->held != NULL)
+        return continue_chunked(c, h, data, len);
     if (files_queued(c, h) >= FILES_PAUSE && !h->grace) {
         /* A client that pipelines and does not read: answer no more until
          * the queued files drain (on_writable), so it cannot pin fds. */
@@ -416,7 +492,7 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
         respond(c, &x); /* 400, 414, 431, 505: closes */
         return len;
     }
-    return handle_request(c, h, &req, (size_t)rc, len);
+    return handle_request(c, h, &req, data, (size_t)rc, len);
 }
 
 /* The output drained to write_low_water. Each queued file range is more
@@ -438,7 +514,10 @@ static void httpd_writable(struct mux_conn *c)
 
 static void httpd_close(struct mux_conn *c, int err)
 {
-    free(mux_conn_data(c));
+    struct hconn *h = mux_conn_data(c);
+    if (h != NULL)
+        free(h->held);
+    free(h);
     mux_conn_set_data(c, NULL);
 }
 
