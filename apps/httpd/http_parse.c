@@ -165,8 +165,10 @@ static int parse_request_line(struct scan *s, struct http_request *req, size_t m
     const char *start = s->p;
     int major = 0;
     int rc = scan_word(s, is_tchar, &req->method, &req->method_len);
-    if (rc == 0)
+    if (rc == 0) {
+        req->method_id = method_id(req->method, req->method_len);
         rc = scan_word(s, is_target_char, &req->target, &req->target_len);
+    }
     if (rc == 0)
         rc = scan_version(s, &major, &req->minor_version);
     const char *line_end = s->p;
@@ -180,7 +182,6 @@ static int parse_request_line(struct scan *s, struct http_request *req, size_t m
         return HTTP_PARSE_BAD_VERSION;
     if (req->minor_version > 1)
         req->minor_version = 1; /* RFC 7230 2.6: 1.x talks to us as 1.1 */
-    req->method_id = method_id(req->method, req->method_len);
     return 0;
 }
 
@@ -267,6 +268,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req, si
 {
     struct http_limits lim;
     clamp_limits(limits ? limits : &default_limits, &lim);
+    req->method_id = HTTP_METHOD_OTHER; /* until the method token is complete */
     if (still_incomplete(buf, len, last_len, &lim))
         return HTTP_PARSE_INCOMPLETE;
 

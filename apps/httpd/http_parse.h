@@ -73,7 +73,10 @@ struct http_request {
     size_t max_headers;
 
     /* Out, valid when the parser returned > 0 (and only while the buffer
-     * lives). On other returns the fields are unspecified. */
+     * lives). On other returns the fields are unspecified, except
+     * method_id: it is set as soon as the method token is complete (so an
+     * error page after a HEAD goes without a body, RFC 9110 9.3.2) and is
+     * HTTP_METHOD_OTHER before that. */
     const char *method;
     size_t method_len;
     enum http_method method_id;

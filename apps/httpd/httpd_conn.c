@@ -69,6 +69,7 @@ struct hconn {
 /* One request and what it is answered with. */
 struct exchange {
     const struct http_request *req;       /* NULL when the head did not parse */
+    enum http_method method;              /* HEAD: no body, whatever the status */
     const struct http_request_info *info; /* NULL when not checked */
     int status;
     const struct http_cached *file;       /* status 200: from the worker's cache */
@@ -248,7 +249,7 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
     struct hconn *h = mux_conn_data(c);
     struct http_response_in in = {
         .status = x->status,
-        .method = x->req != NULL ? x->req->method_id : HTTP_METHOD_GET,
+        .method = x->method,
         .keep_alive = x->info != NULL && x->info->keep_alive,
         .req = x->info,
         .location = x->location,
@@ -410,6 +411,7 @@ static size_t continue_chunked(struct mux_conn *c, struct hconn *h, const char *
         mux_conn_abort(c);
         return len;
     }
+    x.method = req.method_id;
     bool open = chunked_done(c, &x, rc);
     free(h->held);
     h->held = NULL;
@@ -421,7 +423,7 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
                              const char *data, size_t head_len, size_t len)
 {
     struct http_request_info info;
-    struct exchange x = {.req = req, .info = &info};
+    struct exchange x = {.req = req, .method = req->method_id, .info = &info};
     int rc = http_request_check(req, &info);
     if (rc < 0) {
         x.status = -rc; /* 400 or 501: closes */
@@ -488,8 +490,10 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
     h->last_len = 0;
     h->grace = false;
     if (rc < 0) {
-        struct exchange x = {.status = http_parse_status(rc)};
-        respond(c, &x); /* 400, 414, 431, 505: closes */
+        /* 400, 414, 431, 505: closes. The method is known once its token
+         * is: a HEAD gets the status and its Content-Length, no page. */
+        struct exchange x = {.status = http_parse_status(rc), .method = req.method_id};
+        respond(c, &x);
         return len;
     }
     return handle_request(c, h, &req, data, (size_t)rc, len);

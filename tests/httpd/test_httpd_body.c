@@ -3,7 +3,9 @@
  * answered on a kept-alive connection, in one write, split at every kind
  * of boundary and pipelined; every smuggling shape of Transfer-Encoding
  * and of chunk framing answered 400 (or 501) and closed, with nothing
- * after it taken for a request; and max_body for chunked bodies (413). */
+ * after it taken for a request; max_body for chunked bodies (413); and a
+ * HEAD whose head does not parse gets its 400 without the page
+ * (RFC 9110 9.3.2). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -275,6 +277,34 @@ static void test_chunked_too_big(void **state)
     hc_close(&h);
 }
 
+/* RFC 9110 9.3.2: the answer to a HEAD has no content, whatever its
+ * status, also when the head did not parse. */
+static void test_head_parse_error(void **state)
+{
+    static const char *const heads[] = {
+        "HEAD / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "HEAD / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        "HEAD / HTTP/2.0\r\nHost: t\r\n\r\n",
+        "HEAD / HTTP/1.1\r\n\r\n", /* no Host */
+    };
+    static const int want[] = {400, 400, 505, 400};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        struct hc h;
+        struct hresp r;
+        char v[32];
+        assert_int_equal(hc_open(&h, srv.port), 0);
+        assert_int_equal(hc_send(&h, heads[i]), 0);
+        assert_int_equal(hc_recv(&h, &r, true, 10000), 0);
+        assert_int_equal(r.status, want[i]);
+        assert_non_null(hr_field(&r, "Content-Length", v, sizeof v));
+        assert_true(atoi(v) > 0); /* the length of the page a GET would get */
+        hr_free(&r);
+        if (!hc_closed(&h, FX_MS(5000))) /* false too when page bytes follow */
+            fail_msg("%s: body bytes after the head, or no close", heads[i]);
+        hc_close(&h);
+    }
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -284,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_chunked_pipelined),
         cmocka_unit_test(test_smuggling_refused),
         cmocka_unit_test(test_chunked_too_big),
+        cmocka_unit_test(test_head_parse_error),
         cmocka_unit_test(test_graceful_exit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -507,6 +507,28 @@ static void test_token_list(void **state)
     assert_false(http_token_list_has(S("keep-alive close"), "close"));
 }
 
+/* The method is known as soon as its token is, even when the head fails
+ * later (a HEAD's error page then goes without a body). */
+static void test_method_on_error(void **state)
+{
+    struct run r;
+    assert_int_equal(run(&r, S("HEAD / HTTP/1.1\r\nBad Header\r\n\r\n")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEAD /x HTTP/3.0\r\n\r\n")), HTTP_PARSE_BAD_VERSION);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEAD /\x01")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEA")), HTTP_PARSE_INCOMPLETE);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_OTHER);
+    done(&r);
+    assert_int_equal(run(&r, S("HE\x01D / HTTP/1.1\r\n")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_OTHER);
+    done(&r);
+}
+
 /* ---- chunked bodies ------------------------------------------------ */
 
 #define NEXT "GET / HTTP/1.1\r\n" /* what follows every body below */
@@ -722,6 +744,7 @@ int main(void)
         cmocka_unit_test(test_header_lookup),
         cmocka_unit_test(test_token_list),
         cmocka_unit_test(test_parse_status),
+        cmocka_unit_test(test_method_on_error),
         cmocka_unit_test(test_chunked_good),
         cmocka_unit_test(test_chunked_bad),
         cmocka_unit_test(test_chunked_limits),
