@@ -9,6 +9,10 @@
  * whose fd the framework takes over. A big body raises the queue above
  * write_high_water, which pauses delivery: pipelined requests wait behind it.
  *
+ * Per worker (struct httpd_worker, the worker's user data): the open-file
+ * cache, the Date value of the current second and the multipart-boundary
+ * generator, made in on_worker_start and freed in on_worker_stop.
+ *
  * Timeouts, both through mux_conn_set_timeout():
  *   head    from the first byte of a request head (or the accept) until the
  *           head is complete: header_timeout_ms, an absolute deadline that
@@ -227,15 +231,34 @@ static bool queue_body(struct mux_conn *c, struct hconn *h, const struct http_ca
     return n > 0 && queue_bytes(c, h, part, n);
 }
 
-/* A multipart boundary: unpredictable enough that a file cannot be made to
- * contain it, cheap, and per worker thread (no lock). */
-static uint64_t next_boundary(void)
+/* ---- per-worker state ---------------------------------------------- */
+
+static struct httpd_worker *worker_of(struct mux_conn *c)
 {
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = ((uint64_t)now_ms() << 20) ^ (uint64_t)(uintptr_t)&state ^ (uint64_t)getpid();
-    state += 0x9e3779b97f4a7c15u; /* splitmix64 */
-    uint64_t z = state;
+    return mux_worker_data(mux_conn_worker_ctx(c));
+}
+
+/* The Date value, rebuilt once per wall-clock second: the worker's clock
+ * (read once per loop turn, no syscall) says when the second it was made
+ * in is over; only then is the wall clock read. */
+static const char *date_now(struct mux_conn *c, struct httpd_worker *hw)
+{
+    uint64_t now = mux_worker_now_ms(mux_conn_worker_ctx(c));
+    if (hw->date.value[0] == '\0' || now >= hw->date_next_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        http_date_cached(&hw->date, ts.tv_sec);
+        hw->date_next_ms = now + 1000 - (uint64_t)(ts.tv_nsec / 1000000);
+    }
+    return hw->date.value;
+}
+
+/* A multipart boundary: unpredictable enough that a file cannot be made to
+ * contain it, cheap, and per worker (no lock). */
+static uint64_t next_boundary(struct httpd_worker *hw)
+{
+    hw->boundary_state += 0x9e3779b97f4a7c15u; /* splitmix64 */
+    uint64_t z = hw->boundary_state;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
     return z ^ (z >> 31);
@@ -247,17 +270,18 @@ static uint64_t next_boundary(void)
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
     struct hconn *h = mux_conn_data(c);
+    struct httpd_worker *hw = worker_of(c);
     struct http_response_in in = {
         .status = x->status,
         .method = x->method,
         .keep_alive = x->info != NULL && x->info->keep_alive,
         .req = x->info,
         .location = x->location,
-        .date = http_date_now(),
+        .date = date_now(c, hw),
     };
     if (x->file != NULL) {
         in.file = &x->file->facts;
-        in.boundary = next_boundary();
+        in.boundary = next_boundary(hw);
     }
     char buf[HEAD_BUF];
     struct http_plan plan;
@@ -328,17 +352,14 @@ static bool serve(struct mux_conn *c, struct exchange *x)
         return respond(c, x);
     }
     const struct httpd_app *app = mux_conn_app(c);
-    struct http_cache *cache = pthread_getspecific(app->cache_key);
-    if (cache == NULL) { /* this worker's first request */
-        cache = http_cache_new();
-        if (cache == NULL || pthread_setspecific(app->cache_key, cache) != 0) {
-            http_cache_free(cache);
-            x->status = 500;
-            return respond(c, x);
-        }
+    struct http_cache *cache = worker_of(c)->cache;
+    if (cache == NULL) { /* out of memory at the worker's start */
+        x->status = 500;
+        return respond(c, x);
     }
     const struct http_cached *file;
-    rc = http_cache_get(cache, &app->root, rel, now_ms() / 1000, &file);
+    uint64_t now_sec = mux_worker_now_ms(mux_conn_worker_ctx(c)) / 1000;
+    rc = http_cache_get(cache, &app->root, rel, (int64_t)now_sec, &file);
     if (rc == -301)
         return redirect_dir(c, x, rel);
     if (rc < 0) {
@@ -451,6 +472,8 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
 
 static int httpd_accept(struct mux_conn *c)
 {
+    if (worker_of(c) == NULL)
+        return ENOMEM; /* the worker has no state (httpd_worker_start) */
     struct hconn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return ENOMEM;
@@ -525,10 +548,43 @@ static void httpd_close(struct mux_conn *c, int err)
     mux_conn_set_data(c, NULL);
 }
 
+/* Before the worker serves anything. Without memory for its state the
+ * worker refuses its connections (httpd_accept); without a file cache it
+ * answers 500. */
+static void httpd_worker_start(struct mux_worker *w)
+{
+    struct httpd_worker *hw = calloc(1, sizeof(*hw));
+    if (hw == NULL) {
+        mux_log(MUX_LOG_ERROR, "worker %u: out of memory for its state", mux_worker_index(w));
+        return;
+    }
+    hw->cache = http_cache_new();
+    if (hw->cache == NULL)
+        mux_log(MUX_LOG_ERROR, "worker %u: out of memory for the file cache",
+                mux_worker_index(w));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    hw->boundary_state = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+                         ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)hw ^
+                         mux_worker_index(w);
+    mux_worker_set_data(w, hw);
+}
+
+static void httpd_worker_stop(struct mux_worker *w)
+{
+    struct httpd_worker *hw = mux_worker_data(w);
+    mux_worker_set_data(w, NULL);
+    if (hw != NULL)
+        http_cache_free(hw->cache);
+    free(hw);
+}
+
 const struct mux_handler httpd_handler = {
     .name = "httpd",
     .on_accept = httpd_accept,
     .on_read = httpd_read,
     .on_writable = httpd_writable,
     .on_close = httpd_close,
+    .on_worker_start = httpd_worker_start,
+    .on_worker_stop = httpd_worker_stop,
 };
