@@ -33,6 +33,7 @@
 #include "http_response.h"
 #include "httpd.h"
 #include "httpd_log.h"
+#include "httpd_plan.h"
 
 enum tmode { TM_HEAD, TM_IDLE };
 
@@ -80,8 +81,6 @@ struct exchange {
     struct http_span location;            /* 301 */
 };
 
-/* A head, an error page, or a 301 with a Location up to a request line. */
-#define HEAD_BUF (HTTP_RESPONSE_HEAD_MAX + HTTP_MAX_REQUEST_LINE + 8)
 
 static int64_t now_ms(void)
 {
@@ -231,61 +230,16 @@ static bool queue_body(struct mux_conn *c, struct hconn *h, const struct http_ca
     return n > 0 && queue_bytes(c, h, part, n);
 }
 
-/* ---- per-worker state ---------------------------------------------- */
-
-static struct httpd_worker *worker_of(struct mux_conn *c)
-{
-    return mux_worker_data(mux_conn_worker_ctx(c));
-}
-
-/* The Date value, rebuilt once per wall-clock second: the worker's clock
- * (read once per loop turn, no syscall) says when the second it was made
- * in is over; only then is the wall clock read. */
-static const char *date_now(struct mux_conn *c, struct httpd_worker *hw)
-{
-    uint64_t now = mux_worker_now_ms(mux_conn_worker_ctx(c));
-    if (hw->date.value[0] == '\0' || now >= hw->date_next_ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        http_date_cached(&hw->date, ts.tv_sec);
-        hw->date_next_ms = now + 1000 - (uint64_t)(ts.tv_nsec / 1000000);
-    }
-    return hw->date.value;
-}
-
-/* A multipart boundary: unpredictable enough that a file cannot be made to
- * contain it, cheap, and per worker (no lock). */
-static uint64_t next_boundary(struct httpd_worker *hw)
-{
-    hw->boundary_state += 0x9e3779b97f4a7c15u; /* splitmix64 */
-    uint64_t z = hw->boundary_state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 /* Queues the response, logs it, and closes the
  * connection after the flush when the response says so. Returns false when
  * the connection is closing. */
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
     struct hconn *h = mux_conn_data(c);
-    struct httpd_worker *hw = worker_of(c);
-    struct http_response_in in = {
-        .status = x->status,
-        .method = x->method,
-        .keep_alive = x->info != NULL && x->info->keep_alive,
-        .req = x->info,
-        .location = x->location,
-        .date = date_now(c, hw),
-    };
-    if (x->file != NULL) {
-        in.file = &x->file->facts;
-        in.boundary = next_boundary(hw);
-    }
-    char buf[HEAD_BUF];
+    struct httpd_decision d = {.status = x->status, .file = x->file, .location = x->location};
+    char buf[HTTPD_HEAD_BUF];
     struct http_plan plan;
-    if (http_plan_response(&in, buf, sizeof buf, &plan) < 0) {
+    if (httpd_plan(c, &d, x->method, x->info, buf, sizeof buf, &plan) < 0) {
         mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
         return false;
     }
@@ -306,68 +260,15 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
     return true;
 }
 
-/* Where the query or fragment of the target starts (its end if none). */
-static const char *target_query(const struct http_request *req)
-{
-    const char *q = req->target, *end = q + req->target_len;
-    while (q < end && *q != '?' && *q != '#')
-        q++;
-    return q;
-}
-
-/* 301 to the directory with a trailing slash, the query kept. The path
- * comes from the normalised rel, never from the raw target (open redirect). */
-static bool redirect_dir(struct mux_conn *c, struct exchange *x, const char *rel)
-{
-    const char *query = target_query(x->req);
-    const char *end = x->req->target + x->req->target_len;
-    size_t qlen = query < end && *query == '?' ? (size_t)(end - query) : 0;
-    if (qlen > 0) { /* drop a fragment after the query */
-        const char *hash = memchr(query, '#', qlen);
-        if (hash != NULL)
-            qlen = (size_t)(hash - query);
-    }
-    char loc[HTTP_MAX_REQUEST_LINE + 2];
-    int n = http_path_location(rel, strlen(rel), query, qlen, loc, sizeof loc);
-    if (n < 0) {
-        x->status = -n;
-        return respond(c, x);
-    }
-    x->status = 301;
-    x->location = (struct http_span){loc, (size_t)n};
-    return respond(c, x);
-}
-
-/* Steps 5-9 of the pipeline: method, path, file, response. */
+/* Steps 5-9 of the pipeline: method, path, file (the planner shared with
+ * HTTP/2), response. */
 static bool serve(struct mux_conn *c, struct exchange *x)
 {
-    if (x->req->method_id == HTTP_METHOD_OTHER) {
-        x->status = 405;
-        return respond(c, x);
-    }
-    char rel[HTTP_PATH_MAX + 1];
-    int rc = http_path_normalize(x->req->target, x->req->target_len, rel, sizeof rel);
-    if (rc < 0) {
-        x->status = -rc;
-        return respond(c, x);
-    }
-    const struct httpd_app *app = mux_conn_app(c);
-    struct http_cache *cache = worker_of(c)->cache;
-    if (cache == NULL) { /* out of memory at the worker's start */
-        x->status = 500;
-        return respond(c, x);
-    }
-    const struct http_cached *file;
-    uint64_t now_sec = mux_worker_now_ms(mux_conn_worker_ctx(c)) / 1000;
-    rc = http_cache_get(cache, &app->root, rel, (int64_t)now_sec, &file);
-    if (rc == -301)
-        return redirect_dir(c, x, rel);
-    if (rc < 0) {
-        x->status = -rc;
-        return respond(c, x);
-    }
-    x->status = 200;
-    x->file = file;
+    struct httpd_decision d;
+    httpd_decide(c, x->method, x->req->target, x->req->target_len, &d);
+    x->status = d.status;
+    x->file = d.file;
+    x->location = d.location;
     return respond(c, x);
 }
 
@@ -472,7 +373,7 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
 
 static int httpd_accept(struct mux_conn *c)
 {
-    if (worker_of(c) == NULL)
+    if (httpd_worker_of(c) == NULL)
         return ENOMEM; /* the worker has no state (httpd_worker_start) */
     struct hconn *h = calloc(1, sizeof(*h));
     if (h == NULL)
@@ -546,37 +447,6 @@ static void httpd_close(struct mux_conn *c, int err)
         free(h->held);
     free(h);
     mux_conn_set_data(c, NULL);
-}
-
-/* Before the worker serves anything. Without memory for its state the
- * worker refuses its connections (httpd_accept); without a file cache it
- * answers 500. */
-static void httpd_worker_start(struct mux_worker *w)
-{
-    struct httpd_worker *hw = calloc(1, sizeof(*hw));
-    if (hw == NULL) {
-        mux_log(MUX_LOG_ERROR, "worker %u: out of memory for its state", mux_worker_index(w));
-        return;
-    }
-    hw->cache = http_cache_new();
-    if (hw->cache == NULL)
-        mux_log(MUX_LOG_ERROR, "worker %u: out of memory for the file cache",
-                mux_worker_index(w));
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    hw->boundary_state = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-                         ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)hw ^
-                         mux_worker_index(w);
-    mux_worker_set_data(w, hw);
-}
-
-static void httpd_worker_stop(struct mux_worker *w)
-{
-    struct httpd_worker *hw = mux_worker_data(w);
-    mux_worker_set_data(w, NULL);
-    if (hw != NULL)
-        http_cache_free(hw->cache);
-    free(hw);
 }
 
 const struct mux_handler httpd_handler = {
