@@ -34,6 +34,9 @@
 #include "httpd.h"
 #include "httpd_log.h"
 #include "httpd_plan.h"
+#ifdef MUX_HTTPD_H2
+#include "httpd_h2.h"
+#endif
 
 enum tmode { TM_HEAD, TM_IDLE };
 
@@ -57,6 +60,8 @@ struct hconn {
     struct http_chunked chunk;
     char *held;
     size_t held_len;
+    struct h2_conn *h2;   /* the connection speaks HTTP/2 (httpd_h2.c) */
+    bool spoke_http1;     /* a request head was parsed: no HTTP/2 preface now */
     int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
@@ -384,9 +389,39 @@ static int httpd_accept(struct mux_conn *c)
     return 0;
 }
 
+#ifdef MUX_HTTPD_H2
+/* The first bytes are the HTTP/2 connection preface (h2c with prior
+ * knowledge, or h2 over TLS, which every client starts with): from here on
+ * the connection is HTTP/2, on the keep-alive timeout. */
+static size_t start_h2(struct mux_conn *c, struct hconn *h, const char *data, size_t len)
+{
+    h->h2 = httpd_h2_new(c);
+    if (h->h2 == NULL) {
+        mux_conn_abort(c);
+        return len;
+    }
+    h->mode = TM_IDLE;
+    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
+    return httpd_h2_read(h->h2, data, len);
+}
+#endif
+
 static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
 {
     struct hconn *h = mux_conn_data(c);
+#ifdef MUX_HTTPD_H2
+    if (h->h2 != NULL)
+        return httpd_h2_read(h->h2, data, len);
+    if (!h->spoke_http1) {
+        int p = httpd_h2_sniff(data, len);
+        if (p == 1)
+            return start_h2(c, h, data, len);
+        if (p == HTTP_PARSE_INCOMPLETE) {
+            head_pending(c, h);
+            return 0;
+        }
+    }
+#endif
     if (h->skip > 0) {
         size_t n = h->skip < len ? (size_t)h->skip : len;
         h->skip -= n;
@@ -413,6 +448,7 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
     }
     h->last_len = 0;
     h->grace = false;
+    h->spoke_http1 = true;
     if (rc < 0) {
         /* 400, 414, 431, 505: closes. The method is known once its token
          * is: a HEAD gets the status and its Content-Length, no page. */
@@ -432,6 +468,12 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
 static void httpd_writable(struct mux_conn *c)
 {
     struct hconn *h = mux_conn_data(c);
+#ifdef MUX_HTTPD_H2
+    if (h->h2 != NULL) {
+        httpd_h2_writable(h->h2);
+        return;
+    }
+#endif
     if (!h->paused)
         return;
     h->grace = files_queued(c, h) >= FILES_PAUSE;
@@ -443,8 +485,12 @@ static void httpd_writable(struct mux_conn *c)
 static void httpd_close(struct mux_conn *c, int err)
 {
     struct hconn *h = mux_conn_data(c);
-    if (h != NULL)
+    if (h != NULL) {
         free(h->held);
+#ifdef MUX_HTTPD_H2
+        httpd_h2_free(h->h2);
+#endif
+    }
     free(h);
     mux_conn_set_data(c, NULL);
 }

@@ -129,7 +129,11 @@ int main(int argc, char **argv)
         .setup = httpd_setup,
         .teardown = httpd_teardown,
         .reopen_logs = httpd_reopen_logs,
+#ifdef MUX_HTTPD_H2
+        .tls_alpn = "h2,http/1.1", /* h2 preferred; its preface then switches the connection */
+#else
         .tls_alpn = "http/1.1", /* HTTP/1.1 over TLS; clients offering only h2 get no ALPN */
+#endif
     };
     return mux_app_main(argc, argv, &app);
 }

@@ -80,7 +80,8 @@ static void test_chunked_post(void **state)
     struct hc h;
     assert_int_equal(hc_open(&h, srv.port), 0);
     /* In one write: answered, and the connection stays usable. */
-    assert_int_equal(hc_send(&h, POST_CHUNKED "5\r\nhello\r\n6;ext=\"v\"\r\n world\r\n0\r\n\r\n"), 0);
+    assert_int_equal(hc_send(&h, POST_CHUNKED "5\r\nhello\r\n6;ext=\"v\"\r\n world\r\n"
+     "0\r\n\r\n"), 0);
     expect_405(&h);
     assert_int_equal(hc_send(&h, GET_HELLO), 0);
     expect_hello(&h);

@@ -420,11 +420,14 @@ static const struct {
     {TE("chunked"), 0, true},
     {TE("Chunked"), 0, true},
     {TE(" , chunked ,"), 0, true},
-    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n", -400, false},
-    {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", -400, false},
+    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n"
+     "\r\n", -400, false},
+    {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
+     "\r\n", -400, false},
     {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -400, false},
     {TE("chunked, chunked"), -400, false},
-    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", -400, false},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n", -400, false},
     {TE("chunked, gzip"), -400, false},
     {TE("gzip"), -400, false},
     {TE("identity"), -400, false},
@@ -435,7 +438,8 @@ static const struct {
     {TE("chunked x"), -400, false},
     {TE("chunk"), -400, false},
     {TE("gzip, chunked"), -501, false},
-    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", -501, false},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n", -501, false},
 };
 
 static void test_transfer_encoding(void **state)
