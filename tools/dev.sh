@@ -15,17 +15,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What building the library and the servers needs.
-BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev libssl-dev liburing-dev)
+BUILD_PACKAGES=(build-essential cmake pkg-config libconfig-dev libsystemd-dev libssl-dev liburing-dev
+                libnghttp2-dev)
 # What the test command adds: cmocka and valgrind for the suite, clang for
 # the compiler matrix; curl, wrk and chromium are the real HTTP clients the
 # mux-httpd tests drive (each case skips if its tool is absent); gnuplot
 # renders mux-stress --plot; bc and util-linux serve the benchmarks; file
 # and man-db serve the package test (cpack's dependency scan, man -w);
 # prometheus (promtool) checks the metrics, haproxy fronts the deploy test;
-# openssl (s_client, the test CA) and python3's ssl module drive the TLS tests.
+# openssl (s_client, the test CA) and python3's ssl module drive the TLS tests;
+# nghttp2-client (nghttp, h2load) and python3-h2 drive mux-httpd's HTTP/2 tests.
 TEST_PACKAGES=(libcmocka-dev valgrind clang gnuplot-nox curl wrk chromium netcat-openbsd
                bc util-linux file man-db prometheus haproxy libevent-dev libuv1-dev
-               openssl python3)
+               openssl python3 nghttp2-client python3-h2)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 deps() {

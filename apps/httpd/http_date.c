@@ -214,9 +214,3 @@ const char *http_date_cached(struct http_date_cache *c, time_t now)
     }
     return c->value;
 }
-
-const char *http_date_now(void)
-{
-    static _Thread_local struct http_date_cache cache;
-    return http_date_cached(&cache, time(NULL));
-}

@@ -26,7 +26,8 @@ size_t http_date_format(time_t t, char out[HTTP_DATE_LEN + 1]);
 int http_date_parse(const char *s, size_t n, time_t *t);
 
 /* A formatted Date value that is rebuilt only when the second changes.
- * Zero-initialise it. One per thread: it is not locked. */
+ * Zero-initialise it. Not locked: one per worker (mux-httpd keeps it in
+ * its struct httpd_worker). */
 struct http_date_cache {
     time_t sec;
     char value[HTTP_DATE_LEN + 1];
@@ -34,10 +35,5 @@ struct http_date_cache {
 
 /* The Date value for `now` (seconds since the epoch), from the cache. */
 const char *http_date_cached(struct http_date_cache *c, time_t now);
-
-/* The Date value for the current time, from a thread-local cache: safe to
- * call from any worker without locks. The string stays valid until the
- * same thread calls again. */
-const char *http_date_now(void);
 
 #endif

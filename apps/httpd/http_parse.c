@@ -11,10 +11,11 @@
  * Why not a library parser: the maintained C parsers (picohttpparser,
  * llhttp) are not packaged in Debian, so using them means vendoring code we
  * would have to track by hand; the old nodejs http-parser is unmaintained.
- * The subset a static file server needs (request line plus header fields, no
- * bodies, no chunked decoding) is a few hundred lines, strict where the RFCs
- * say MUST, fuzzed in tests/httpd/fuzz_http_parse.c and tested at a
- * PROT_NONE page edge in tests/httpd/test_http_parse.c.
+ * The subset a static file server needs (request line, header fields, and a
+ * chunked request body decoded only to be discarded) is a few hundred
+ * lines, strict where the RFCs say MUST, fuzzed in
+ * tests/httpd/fuzz_http_parse.c and tested at a PROT_NONE page edge in
+ * tests/httpd/test_parse.c.
  */
 #include "http_parse.h"
 
@@ -164,8 +165,10 @@ static int parse_request_line(struct scan *s, struct http_request *req, size_t m
     const char *start = s->p;
     int major = 0;
     int rc = scan_word(s, is_tchar, &req->method, &req->method_len);
-    if (rc == 0)
+    if (rc == 0) {
+        req->method_id = method_id(req->method, req->method_len);
         rc = scan_word(s, is_target_char, &req->target, &req->target_len);
+    }
     if (rc == 0)
         rc = scan_version(s, &major, &req->minor_version);
     const char *line_end = s->p;
@@ -179,7 +182,6 @@ static int parse_request_line(struct scan *s, struct http_request *req, size_t m
         return HTTP_PARSE_BAD_VERSION;
     if (req->minor_version > 1)
         req->minor_version = 1; /* RFC 7230 2.6: 1.x talks to us as 1.1 */
-    req->method_id = method_id(req->method, req->method_len);
     return 0;
 }
 
@@ -266,6 +268,7 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req, si
 {
     struct http_limits lim;
     clamp_limits(limits ? limits : &default_limits, &lim);
+    req->method_id = HTTP_METHOD_OTHER; /* until the method token is complete */
     if (still_incomplete(buf, len, last_len, &lim))
         return HTTP_PARSE_INCOMPLETE;
 
@@ -388,21 +391,61 @@ static int parse_content_length(const char *v, size_t n, uint64_t *out)
     return 0;
 }
 
-/* Body framing: Transfer-Encoding is not supported (501, as RFC 7230 3.3.1
- * suggests for codings a server does not implement); one Content-Length
- * at most, as nginx requires. */
-static int body_length(const struct http_request *req, uint64_t *len)
+/* RFC 9112 6.1 and 6.3 over every Transfer-Encoding field (one list):
+ * the codings must be tokens, chunked exactly once and last; any other
+ * coding before it is one we do not implement. */
+static int transfer_coding(const struct http_request *req)
 {
-    *len = 0;
-    if (http_header_find(req, "Transfer-Encoding") != NULL)
-        return HTTP_PARSE_NOT_IMPLEMENTED;
+    size_t codings = 0, chunked = 0;
+    bool last_chunked = false;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!equal_nocase(h->name, h->name_len, "Transfer-Encoding"))
+            continue;
+        size_t k = 0;
+        while (k < h->value_len) {
+            while (k < h->value_len && (is_ows(h->value[k]) || h->value[k] == ','))
+                k++; /* empty elements are ignored (RFC 9110 5.6.1) */
+            if (k == h->value_len)
+                break;
+            size_t start = k;
+            while (k < h->value_len && is_tchar((unsigned char)h->value[k]))
+                k++;
+            size_t stop = k;
+            while (k < h->value_len && is_ows(h->value[k]))
+                k++;
+            if (stop == start || (k < h->value_len && h->value[k] != ','))
+                return HTTP_PARSE_BAD_REQUEST; /* parameters, quotes, junk */
+            last_chunked = equal_nocase(h->value + start, stop - start, "chunked");
+            chunked += last_chunked;
+            codings++;
+        }
+    }
+    if (codings == 0 || chunked != 1 || !last_chunked)
+        return HTTP_PARSE_BAD_REQUEST;
+    return codings == 1 ? 0 : HTTP_PARSE_NOT_IMPLEMENTED;
+}
+
+/* Body framing: a chunked body (Transfer-Encoding, which must come alone:
+ * with a Content-Length too the two framings could disagree), or one
+ * Content-Length at most, as nginx requires. */
+static int body_length(const struct http_request *req, struct http_request_info *info)
+{
+    info->body_len = 0;
     size_t n = http_header_count(req, "Content-Length");
+    if (http_header_find(req, "Transfer-Encoding") != NULL) {
+        if (n > 0 || req->minor_version == 0)
+            return HTTP_PARSE_BAD_REQUEST;
+        int rc = transfer_coding(req);
+        info->chunked = rc == 0;
+        return rc;
+    }
     if (n == 0)
         return 0;
     if (n > 1)
         return HTTP_PARSE_BAD_REQUEST;
     const struct http_header *h = http_header_find(req, "Content-Length");
-    return parse_content_length(h->value, h->value_len, len);
+    return parse_content_length(h->value, h->value_len, &info->body_len);
 }
 
 static struct http_span span_of(const struct http_request *req, const char *name)
@@ -429,7 +472,7 @@ int http_request_check(const struct http_request *req, struct http_request_info 
     size_t hosts = http_header_count(req, "Host");
     if (hosts > 1 || (hosts == 0 && req->minor_version >= 1))
         return HTTP_PARSE_BAD_REQUEST;
-    int rc = body_length(req, &info->body_len);
+    int rc = body_length(req, info);
     if (rc != 0)
         return rc;
 
@@ -439,4 +482,214 @@ int http_request_check(const struct http_request *req, struct http_request_info 
         info->range = span_of(req, "Range");
     info->if_range = span_of(req, "If-Range");
     return 0;
+}
+
+/* ---- chunked bodies ------------------------------------------------- */
+
+enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_DONE, CH_FAILED };
+
+void http_chunked_init(struct http_chunked *d)
+{
+    memset(d, 0, sizeof *d);
+}
+
+/* A line ending in CRLF within the first max + 2 bytes of p[0..n). Sets
+ * *line (its length without CRLF). A bare LF, or a CR not followed by LF,
+ * is 400 at once; no CRLF within the window is 400 too. */
+static int find_crlf(const char *p, size_t n, size_t max, size_t *line)
+{
+    size_t window = min_size(n, max + 2);
+    for (size_t i = 0; i < window; i++) {
+        if (p[i] == '\n')
+            return HTTP_PARSE_BAD_REQUEST;
+        if (p[i] != '\r')
+            continue;
+        if (i + 1 == n)
+            return HTTP_PARSE_INCOMPLETE;
+        if (p[i + 1] != '\n' || i > max)
+            return HTTP_PARSE_BAD_REQUEST;
+        *line = i;
+        return 0;
+    }
+    return n < max + 2 ? HTTP_PARSE_INCOMPLETE : HTTP_PARSE_BAD_REQUEST;
+}
+
+static bool is_hex(char c, unsigned *v)
+{
+    if (c >= '0' && c <= '9')
+        *v = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+        *v = (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F')
+        *v = (unsigned)(c - 'A' + 10);
+    else
+        return false;
+    return true;
+}
+
+/* quoted-string at *i (RFC 9110 5.6.4): qdtext and quoted-pairs. */
+static bool quoted_string(const char *p, size_t n, size_t *i)
+{
+    if (*i >= n || p[*i] != '"')
+        return false;
+    for (++*i; *i < n; ++*i) {
+        unsigned char c = (unsigned char)p[*i];
+        if (c == '"') {
+            ++*i;
+            return true;
+        }
+        if (c == '\\') {
+            if (++*i == n)
+                return false;
+            c = (unsigned char)p[*i];
+        }
+        if (!is_value_char(c))
+            return false;
+    }
+    return false;
+}
+
+/* chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) */
+static bool chunk_ext(const char *p, size_t n, size_t i)
+{
+    while (i < n) {
+        while (i < n && is_ows(p[i]))
+            i++;
+        if (i == n || p[i++] != ';')
+            return false; /* also whitespace after the size with nothing after it */
+        while (i < n && is_ows(p[i]))
+            i++;
+        size_t start = i;
+        while (i < n && is_tchar((unsigned char)p[i]))
+            i++;
+        if (i == start)
+            return false;
+        size_t j = i;
+        while (j < n && is_ows(p[j]))
+            j++;
+        if (j == n || p[j] != '=')
+            continue;
+        for (i = j + 1; i < n && is_ows(p[i]);)
+            i++;
+        start = i;
+        while (i < n && is_tchar((unsigned char)p[i]))
+            i++;
+        if (i == start && !quoted_string(p, n, &i))
+            return false;
+    }
+    return true;
+}
+
+/* chunk-size [ chunk-ext ]: 1*HEXDIG below 2^63, nothing before it. */
+static int chunk_size_line(const char *p, size_t n, uint64_t *size)
+{
+    uint64_t x = 0;
+    size_t i = 0;
+    unsigned v;
+    for (; i < n && is_hex(p[i], &v); i++) {
+        if (x > (UINT64_C(0x7fffffffffffffff) - v) / 16)
+            return HTTP_PARSE_BAD_REQUEST;
+        x = x * 16 + v;
+    }
+    if (i == 0 || !chunk_ext(p, n, i))
+        return HTTP_PARSE_BAD_REQUEST;
+    *size = x;
+    return 0;
+}
+
+/* field-name ":" OWS field-value OWS, as in the head (no obs-fold). */
+static bool trailer_field(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)p[i]))
+        i++;
+    if (i == 0 || i == n || p[i] != ':')
+        return false;
+    for (i++; i < n; i++) {
+        if (!is_value_char((unsigned char)p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* One step at p[0..n): consumes a whole line, or data, or the CRLF after
+ * data. Returns 0 with *used set, -2, or an error. */
+static int chunk_step(struct http_chunked *d, const char *p, size_t n, size_t *used)
+{
+    size_t line;
+    int rc;
+    switch (d->state) {
+    case CH_DATA:
+        *used = d->remaining < n ? (size_t)d->remaining : n;
+        d->remaining -= *used;
+        d->data += *used;
+        if (d->remaining == 0)
+            d->state = CH_DATA_END;
+        return 0;
+    case CH_DATA_END: /* n >= 1 */
+        if (p[0] != '\r')
+            return HTTP_PARSE_BAD_REQUEST;
+        if (n < 2)
+            return HTTP_PARSE_INCOMPLETE;
+        if (p[1] != '\n')
+            return HTTP_PARSE_BAD_REQUEST;
+        *used = 2;
+        d->state = CH_SIZE;
+        return 0;
+    case CH_SIZE:
+        rc = find_crlf(p, n, HTTP_CHUNK_LINE_MAX, &line);
+        if (rc == 0)
+            rc = chunk_size_line(p, line, &d->remaining);
+        if (rc != 0)
+            return rc;
+        *used = line + 2;
+        d->state = d->remaining > 0 ? CH_DATA : CH_TRAILER;
+        return 0;
+    default: /* CH_TRAILER */
+        rc = find_crlf(p, n, HTTP_MAX_HEADER_BYTES, &line);
+        if (rc != 0)
+            return rc;
+        if (line > 0 && !trailer_field(p, line))
+            return HTTP_PARSE_BAD_REQUEST;
+        *used = line + 2;
+        if (line == 0)
+            d->state = CH_DONE;
+        return 0;
+    }
+}
+
+int http_chunked_decode(struct http_chunked *d, const char *buf, size_t len, uint64_t max_data,
+                        size_t *used)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (d->state < CH_DONE) {
+        if (off == len) {
+            rc = HTTP_PARSE_INCOMPLETE;
+            break;
+        }
+        size_t n = 0;
+        bool data = d->state == CH_DATA;
+        rc = chunk_step(d, buf + off, len - off, &n);
+        if (rc != 0)
+            break;
+        off += n;
+        if (!data)
+            d->framing += n;
+        if (d->data + d->remaining > max_data ||
+            d->framing > d->data + HTTP_CHUNK_FRAMING_SLACK) {
+            rc = -413;
+            break;
+        }
+    }
+    *used = off;
+    if (d->state == CH_DONE)
+        return 1;
+    if (d->state == CH_FAILED)
+        return d->error;
+    if (rc != HTTP_PARSE_INCOMPLETE) {
+        d->state = CH_FAILED;
+        d->error = (int16_t)rc;
+    }
+    return rc;
 }

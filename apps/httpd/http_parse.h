@@ -15,7 +15,9 @@
  *         -400 malformed request line or header, -414 request line too
  *         long, -431 header section too large or too many fields,
  *         -505 HTTP major version other than 1.
- * http_request_check() returns 0 or -400 / -501 in the same style.
+ * http_request_check() returns 0 or -400 / -501 in the same style, and
+ * http_chunked_decode() (a chunked request body, RFC 9112 section 7.1)
+ * 1, -2, -400 or -413.
  */
 #ifndef MUX_HTTPD_HTTP_PARSE_H
 #define MUX_HTTPD_HTTP_PARSE_H
@@ -71,7 +73,10 @@ struct http_request {
     size_t max_headers;
 
     /* Out, valid when the parser returned > 0 (and only while the buffer
-     * lives). On other returns the fields are unspecified. */
+     * lives). On other returns the fields are unspecified, except
+     * method_id: it is set as soon as the method token is complete (so an
+     * error page after a HEAD goes without a body, RFC 9110 9.3.2) and is
+     * HTTP_METHOD_OTHER before that. */
     const char *method;
     size_t method_len;
     enum http_method method_id;
@@ -127,6 +132,7 @@ struct http_request_info {
     int minor_version;
     bool keep_alive;   /* what the client asked for (1.1 default on, 1.0 off) */
     uint64_t body_len; /* Content-Length the caller must skip after the head */
+    bool chunked;      /* a chunked body follows instead (http_chunked_decode) */
     struct http_span if_none_match;
     struct http_span if_modified_since;
     struct http_span range;
@@ -137,10 +143,55 @@ struct http_request_info {
  * Returns 0, or:
  *   -400: HTTP/1.1 without Host, more than one Host, a Content-Length that
  *         is not a plain decimal number (or does not fit 63 bits), or more
- *         than one Content-Length;
- *   -501: any Transfer-Encoding (chunked request bodies are not supported,
- *         so the body length is unknown: answer and close).
+ *         than one Content-Length; and every Transfer-Encoding a request
+ *         smuggler would use (RFC 9112 6.1, 6.3): together with
+ *         Content-Length, in an HTTP/1.0 request, an empty or malformed
+ *         coding list, chunked more than once, or chunked not last (so an
+ *         unknown coding alone, "gzip", is 400 too: the length is unknown);
+ *   -501: a coding other than chunked before a final chunked ("gzip,
+ *         chunked"): well framed, but not a coding we decode.
+ * A valid "Transfer-Encoding: chunked" sets info->chunked (body_len 0).
  * info->keep_alive is filled even on error (the caller closes anyway). */
 int http_request_check(const struct http_request *req, struct http_request_info *info);
+
+/* ---- chunked request bodies (RFC 9112 section 7.1) ------------------ */
+
+/* A chunk-size line (size and extensions, without CRLF) longer than this
+ * is 400. */
+#define HTTP_CHUNK_LINE_MAX 4096
+/* Framing bytes (chunk lines, CRLFs, trailer fields) a body may carry
+ * beyond its data bytes; more is 413 (a body of tiny chunks or a huge
+ * trailer section costs its sender as much as it costs us). */
+#define HTTP_CHUNK_FRAMING_SLACK (64u << 10)
+
+/* The decoder's state between calls: zero it (or http_chunked_init). */
+struct http_chunked {
+    uint64_t remaining;  /* data bytes left in the current chunk */
+    uint64_t data;       /* data bytes so far */
+    uint64_t framing;    /* every other byte so far */
+    uint8_t state;
+    int16_t error;       /* the status once failed */
+};
+
+void http_chunked_init(struct http_chunked *d);
+
+/* Decodes (and discards) the chunked body continuing at buf[0..len).
+ * Unlike the head parser it keeps state in *d, but it never consumes half
+ * a line: *used is what the caller may drop; the rest must be offered
+ * again, at the front, with later bytes. Returns:
+ *    1    the body is complete: it ended *used bytes into buf (what follows
+ *         is the next request);
+ *   -2    more bytes needed;
+ *   -400  malformed: a chunk size that is not 1*HEXDIG ("0x1", "+1", " 1",
+ *         ""), one that does not fit 63 bits, bad extension syntax, a line
+ *         longer than HTTP_CHUNK_LINE_MAX, a bare LF or bare CR in a chunk
+ *         line or a trailer line, chunk data not followed by CRLF, a
+ *         malformed trailer field (trailers are parsed and ignored);
+ *   -413  more than max_data data bytes, or more framing than the data plus
+ *         HTTP_CHUNK_FRAMING_SLACK.
+ * Chunk extensions are checked for syntax and ignored. After 1 or an error
+ * the decoder stays put (further calls return the same). */
+int http_chunked_decode(struct http_chunked *d, const char *buf, size_t len, uint64_t max_data,
+                        size_t *used);
 
 #endif

@@ -376,7 +376,12 @@ int http_plan_response(const struct http_response_in *in, char *buf, size_t cap,
     struct validators val;
     struct http_ranges ranges = {.count = 1};
     int status = in->status;
-    const char *date = in->date != NULL ? in->date : http_date_now();
+    char now_date[HTTP_DATE_LEN + 1];
+    const char *date = in->date;
+    if (date == NULL) {
+        http_date_format(time(NULL), now_date);
+        date = now_date;
+    }
 
     ranges.r[0] = (struct http_range){0, 0};
     if (status == 200 && in->file != NULL) {

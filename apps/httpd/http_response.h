@@ -5,7 +5,7 @@
  * caller decided so far, to the final status, the head bytes and the file
  * range to send. It applies the conditional-request and Range rules, so
  * they are unit-tested without sockets. No allocation, no syscalls (except
- * http_date_now() when no Date is passed).
+ * time() when no Date or current time is passed).
  *
  * Order of evaluation for a file (RFC 7232 section 6, as nginx):
  *   1. If-None-Match present: any tag equal under weak comparison, or "*",
@@ -67,7 +67,7 @@ struct http_response_in {
     const struct http_file_facts *file;  /* required when status is 200 */
     struct http_span location;           /* 301 only: the Location value */
     const char *date;                    /* the Date value (HTTP_DATE_LEN bytes); NULL:
-                                            http_date_now() */
+                                            formatted from time() */
     time_t now;                          /* the current time; 0: time(NULL) */
     uint64_t boundary;                   /* multipart boundary (any value, best
                                             unpredictable: it must not occur in

@@ -8,10 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pthread.h>
-
 #include <mux/mux.h>
 
+#include "http_date.h"
 #include "http_path.h"
 
 #define HTTPD_ROOT_MAX 4096
@@ -33,9 +32,16 @@ struct httpd_opts {
 struct httpd_app {
     struct httpd_opts opts;
     struct http_root root;
-    /* Each worker thread's open-file cache (struct http_cache), created on
-     * its first request and freed by the key's destructor when it exits. */
-    pthread_key_t cache_key;
+};
+
+/* What one worker keeps for all its connections (mux_worker_data): made in
+ * on_worker_start, freed in on_worker_stop, used on that worker's thread
+ * only, so nothing in it is locked. */
+struct httpd_worker {
+    struct http_cache *cache;   /* the open-file cache; NULL if it could not be made */
+    struct http_date_cache date; /* the Date value of the current second */
+    uint64_t date_next_ms;      /* worker clock (mux_worker_now_ms) when it goes stale */
+    uint64_t boundary_state;    /* splitmix64 state of the multipart boundaries */
 };
 
 /* The handler table (httpd_conn.c). */

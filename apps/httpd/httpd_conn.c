@@ -9,6 +9,10 @@
  * whose fd the framework takes over. A big body raises the queue above
  * write_high_water, which pauses delivery: pipelined requests wait behind it.
  *
+ * Per worker (struct httpd_worker, the worker's user data): the open-file
+ * cache, the Date value of the current second and the multipart-boundary
+ * generator, made in on_worker_start and freed in on_worker_stop.
+ *
  * Timeouts, both through mux_conn_set_timeout():
  *   head    from the first byte of a request head (or the accept) until the
  *           head is complete: header_timeout_ms, an absolute deadline that
@@ -29,6 +33,10 @@
 #include "http_response.h"
 #include "httpd.h"
 #include "httpd_log.h"
+#include "httpd_plan.h"
+#ifdef MUX_HTTPD_H2
+#include "httpd_h2.h"
+#endif
 
 enum tmode { TM_HEAD, TM_IDLE };
 
@@ -47,6 +55,13 @@ enum tmode { TM_HEAD, TM_IDLE };
 /* Owned by the connection: allocated in on_accept, freed in on_close. */
 struct hconn {
     uint64_t skip;        /* request body bytes still to discard */
+    /* A chunked body spanning reads: its decoder, and a copy of its
+     * request's head (answered once the body is complete). */
+    struct http_chunked chunk;
+    char *held;
+    size_t held_len;
+    struct h2_conn *h2;   /* the connection speaks HTTP/2 (httpd_h2.c) */
+    bool spoke_http1;     /* a request head was parsed: no HTTP/2 preface now */
     int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
@@ -64,14 +79,13 @@ struct hconn {
 /* One request and what it is answered with. */
 struct exchange {
     const struct http_request *req;       /* NULL when the head did not parse */
+    enum http_method method;              /* HEAD: no body, whatever the status */
     const struct http_request_info *info; /* NULL when not checked */
     int status;
     const struct http_cached *file;       /* status 200: from the worker's cache */
     struct http_span location;            /* 301 */
 };
 
-/* A head, an error page, or a 301 with a Location up to a request line. */
-#define HEAD_BUF (HTTP_RESPONSE_HEAD_MAX + HTTP_MAX_REQUEST_LINE + 8)
 
 static int64_t now_ms(void)
 {
@@ -221,41 +235,16 @@ static bool queue_body(struct mux_conn *c, struct hconn *h, const struct http_ca
     return n > 0 && queue_bytes(c, h, part, n);
 }
 
-/* A multipart boundary: unpredictable enough that a file cannot be made to
- * contain it, cheap, and per worker thread (no lock). */
-static uint64_t next_boundary(void)
-{
-    static _Thread_local uint64_t state;
-    if (state == 0)
-        state = ((uint64_t)now_ms() << 20) ^ (uint64_t)(uintptr_t)&state ^ (uint64_t)getpid();
-    state += 0x9e3779b97f4a7c15u; /* splitmix64 */
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
 /* Queues the response, logs it, and closes the
  * connection after the flush when the response says so. Returns false when
  * the connection is closing. */
 static bool respond(struct mux_conn *c, const struct exchange *x)
 {
     struct hconn *h = mux_conn_data(c);
-    struct http_response_in in = {
-        .status = x->status,
-        .method = x->req != NULL ? x->req->method_id : HTTP_METHOD_GET,
-        .keep_alive = x->info != NULL && x->info->keep_alive,
-        .req = x->info,
-        .location = x->location,
-        .date = http_date_now(),
-    };
-    if (x->file != NULL) {
-        in.file = &x->file->facts;
-        in.boundary = next_boundary();
-    }
-    char buf[HEAD_BUF];
+    struct httpd_decision d = {.status = x->status, .file = x->file, .location = x->location};
+    char buf[HTTPD_HEAD_BUF];
     struct http_plan plan;
-    if (http_plan_response(&in, buf, sizeof buf, &plan) < 0) {
+    if (httpd_plan(c, &d, x->method, x->info, buf, sizeof buf, &plan) < 0) {
         mux_conn_abort(c); /* cannot happen with HEAD_BUF; never send half a head */
         return false;
     }
@@ -276,80 +265,92 @@ static bool respond(struct mux_conn *c, const struct exchange *x)
     return true;
 }
 
-/* Where the query or fragment of the target starts (its end if none). */
-static const char *target_query(const struct http_request *req)
-{
-    const char *q = req->target, *end = q + req->target_len;
-    while (q < end && *q != '?' && *q != '#')
-        q++;
-    return q;
-}
-
-/* 301 to the directory with a trailing slash, the query kept. The path
- * comes from the normalised rel, never from the raw target (open redirect). */
-static bool redirect_dir(struct mux_conn *c, struct exchange *x, const char *rel)
-{
-    const char *query = target_query(x->req);
-    const char *end = x->req->target + x->req->target_len;
-    size_t qlen = query < end && *query == '?' ? (size_t)(end - query) : 0;
-    if (qlen > 0) { /* drop a fragment after the query */
-        const char *hash = memchr(query, '#', qlen);
-        if (hash != NULL)
-            qlen = (size_t)(hash - query);
-    }
-    char loc[HTTP_MAX_REQUEST_LINE + 2];
-    int n = http_path_location(rel, strlen(rel), query, qlen, loc, sizeof loc);
-    if (n < 0) {
-        x->status = -n;
-        return respond(c, x);
-    }
-    x->status = 301;
-    x->location = (struct http_span){loc, (size_t)n};
-    return respond(c, x);
-}
-
-/* Steps 5-9 of the pipeline: method, path, file, response. */
+/* Steps 5-9 of the pipeline: method, path, file (the planner shared with
+ * HTTP/2), response. */
 static bool serve(struct mux_conn *c, struct exchange *x)
 {
-    if (x->req->method_id == HTTP_METHOD_OTHER) {
-        x->status = 405;
-        return respond(c, x);
-    }
-    char rel[HTTP_PATH_MAX + 1];
-    int rc = http_path_normalize(x->req->target, x->req->target_len, rel, sizeof rel);
-    if (rc < 0) {
-        x->status = -rc;
-        return respond(c, x);
-    }
-    const struct httpd_app *app = mux_conn_app(c);
-    struct http_cache *cache = pthread_getspecific(app->cache_key);
-    if (cache == NULL) { /* this worker's first request */
-        cache = http_cache_new();
-        if (cache == NULL || pthread_setspecific(app->cache_key, cache) != 0) {
-            http_cache_free(cache);
-            x->status = 500;
-            return respond(c, x);
-        }
-    }
-    const struct http_cached *file;
-    rc = http_cache_get(cache, &app->root, rel, now_ms() / 1000, &file);
-    if (rc == -301)
-        return redirect_dir(c, x, rel);
-    if (rc < 0) {
-        x->status = -rc;
-        return respond(c, x);
-    }
-    x->status = 200;
-    x->file = file;
+    struct httpd_decision d;
+    httpd_decide(c, x->method, x->req->target, x->req->target_len, &d);
+    x->status = d.status;
+    x->file = d.file;
+    x->location = d.location;
     return respond(c, x);
+}
+
+/* ---- chunked request bodies ----------------------------------------- */
+
+/* The decoder's verdict on the body of x: complete (answer x), or broken
+ * (400 or 413 instead, and close). Returns false when closing. */
+static bool chunked_done(struct mux_conn *c, struct exchange *x, int rc)
+{
+    if (rc < 0) {
+        x->status = -rc;
+        respond(c, x);
+        return false;
+    }
+    return serve(c, x);
+}
+
+/* A chunked body follows the head of x. Decoded (and dropped) as far as it
+ * is here; if it is all here, x is answered at once. Otherwise the head is
+ * copied (at most the parser's limits, ~24 KiB) and the answer waits for
+ * the body's end (continue_chunked), so a malformed body still gets its
+ * 400 and nothing after it is read as a request. */
+static size_t start_chunked(struct mux_conn *c, struct hconn *h, struct exchange *x,
+                            const char *data, size_t head_len, size_t len)
+{
+    size_t used;
+    http_chunked_init(&h->chunk);
+    int rc = http_chunked_decode(&h->chunk, data + head_len, len - head_len, opts_of(c)->max_body,
+                                 &used);
+    if (rc != HTTP_PARSE_INCOMPLETE) {
+        if (!chunked_done(c, x, rc))
+            return len;
+        go_idle(c, h);
+        return head_len + used;
+    }
+    h->held = malloc(head_len);
+    if (h->held == NULL) {
+        x->status = 500;
+        respond(c, x);
+        return len;
+    }
+    memcpy(h->held, data, head_len);
+    h->held_len = head_len;
+    go_idle(c, h); /* the body runs on the keep-alive timeout, as a Content-Length one */
+    return head_len + used;
+}
+
+/* More of a held request's chunked body. */
+static size_t continue_chunked(struct mux_conn *c, struct hconn *h, const char *data, size_t len)
+{
+    size_t used;
+    int rc = http_chunked_decode(&h->chunk, data, len, opts_of(c)->max_body, &used);
+    if (rc == HTTP_PARSE_INCOMPLETE)
+        return used;
+    struct http_header hdrs[HTTP_MAX_HEADERS];
+    struct http_request req = {.headers = hdrs, .max_headers = HTTP_MAX_HEADERS};
+    struct http_request_info info;
+    struct exchange x = {.req = &req, .info = &info};
+    /* The copy parsed and passed the checks before: it does again. */
+    if (http_parse_request(h->held, h->held_len, &req, 0, NULL) != (int)h->held_len ||
+        http_request_check(&req, &info) != 0) {
+        mux_conn_abort(c);
+        return len;
+    }
+    x.method = req.method_id;
+    bool open = chunked_done(c, &x, rc);
+    free(h->held);
+    h->held = NULL;
+    return open ? used : len;
 }
 
 /* A complete head of head_len bytes at data. Returns what on_read returns. */
 static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct http_request *req,
-                             size_t head_len, size_t len)
+                             const char *data, size_t head_len, size_t len)
 {
     struct http_request_info info;
-    struct exchange x = {.req = req, .info = &info};
+    struct exchange x = {.req = req, .method = req->method_id, .info = &info};
     int rc = http_request_check(req, &info);
     if (rc < 0) {
         x.status = -rc; /* 400 or 501: closes */
@@ -361,6 +362,8 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
         respond(c, &x);
         return len;
     }
+    if (info.chunked)
+        return start_chunked(c, h, &x, data, head_len, len);
     /* A body (GET may carry one) is read and dropped; start on it now. */
     size_t avail = len - head_len;
     size_t now = info.body_len < avail ? (size_t)info.body_len : avail;
@@ -375,6 +378,8 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
 
 static int httpd_accept(struct mux_conn *c)
 {
+    if (httpd_worker_of(c) == NULL)
+        return ENOMEM; /* the worker has no state (httpd_worker_start) */
     struct hconn *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return ENOMEM;
@@ -384,14 +389,46 @@ static int httpd_accept(struct mux_conn *c)
     return 0;
 }
 
+#ifdef MUX_HTTPD_H2
+/* The first bytes are the HTTP/2 connection preface (h2c with prior
+ * knowledge, or h2 over TLS, which every client starts with): from here on
+ * the connection is HTTP/2, on the keep-alive timeout. */
+static size_t start_h2(struct mux_conn *c, struct hconn *h, const char *data, size_t len)
+{
+    h->h2 = httpd_h2_new(c);
+    if (h->h2 == NULL) {
+        mux_conn_abort(c);
+        return len;
+    }
+    h->mode = TM_IDLE;
+    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
+    return httpd_h2_read(h->h2, data, len);
+}
+#endif
+
 static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
 {
     struct hconn *h = mux_conn_data(c);
+#ifdef MUX_HTTPD_H2
+    if (h->h2 != NULL)
+        return httpd_h2_read(h->h2, data, len);
+    if (!h->spoke_http1) {
+        int p = httpd_h2_sniff(data, len);
+        if (p == 1)
+            return start_h2(c, h, data, len);
+        if (p == HTTP_PARSE_INCOMPLETE) {
+            head_pending(c, h);
+            return 0;
+        }
+    }
+#endif
     if (h->skip > 0) {
         size_t n = h->skip < len ? (size_t)h->skip : len;
         h->skip -= n;
         return n;
     }
+    if (h->held != NULL)
+        return continue_chunked(c, h, data, len);
     if (files_queued(c, h) >= FILES_PAUSE && !h->grace) {
         /* A client that pipelines and does not read: answer no more until
          * the queued files drain (on_writable), so it cannot pin fds. */
@@ -411,12 +448,15 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
     }
     h->last_len = 0;
     h->grace = false;
+    h->spoke_http1 = true;
     if (rc < 0) {
-        struct exchange x = {.status = http_parse_status(rc)};
-        respond(c, &x); /* 400, 414, 431, 505: closes */
+        /* 400, 414, 431, 505: closes. The method is known once its token
+         * is: a HEAD gets the status and its Content-Length, no page. */
+        struct exchange x = {.status = http_parse_status(rc), .method = req.method_id};
+        respond(c, &x);
         return len;
     }
-    return handle_request(c, h, &req, (size_t)rc, len);
+    return handle_request(c, h, &req, data, (size_t)rc, len);
 }
 
 /* The output drained to write_low_water. Each queued file range is more
@@ -428,6 +468,12 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
 static void httpd_writable(struct mux_conn *c)
 {
     struct hconn *h = mux_conn_data(c);
+#ifdef MUX_HTTPD_H2
+    if (h->h2 != NULL) {
+        httpd_h2_writable(h->h2);
+        return;
+    }
+#endif
     if (!h->paused)
         return;
     h->grace = files_queued(c, h) >= FILES_PAUSE;
@@ -438,7 +484,14 @@ static void httpd_writable(struct mux_conn *c)
 
 static void httpd_close(struct mux_conn *c, int err)
 {
-    free(mux_conn_data(c));
+    struct hconn *h = mux_conn_data(c);
+    if (h != NULL) {
+        free(h->held);
+#ifdef MUX_HTTPD_H2
+        httpd_h2_free(h->h2);
+#endif
+    }
+    free(h);
     mux_conn_set_data(c, NULL);
 }
 
@@ -448,4 +501,6 @@ const struct mux_handler httpd_handler = {
     .on_read = httpd_read,
     .on_writable = httpd_writable,
     .on_close = httpd_close,
+    .on_worker_start = httpd_worker_start,
+    .on_worker_stop = httpd_worker_stop,
 };

@@ -57,7 +57,9 @@ size_t httpd_log_format(const struct httpd_log_entry *e, char *out, size_t cap)
         put_escaped(&l, e->method, e->method_len > 32 ? 32 : e->method_len, 64);
         put(&l, " ", 1);
         put_escaped(&l, e->target, e->target_len, 48);
-        n = (size_t)snprintf(tmp, sizeof tmp, " HTTP/1.%d", e->minor_version);
+        n = e->major_version == 2
+                ? (size_t)snprintf(tmp, sizeof tmp, " HTTP/2.0")
+                : (size_t)snprintf(tmp, sizeof tmp, " HTTP/1.%d", e->minor_version);
         put(&l, tmp, n);
     } else {
         put(&l, "-", 1);

@@ -23,6 +23,7 @@ struct httpd_log_entry {
     const char *target;
     size_t target_len;
     int minor_version;
+    int major_version;    /* 2: "HTTP/2.0"; anything else: "HTTP/1.<minor>" */
     int status;
     uint64_t bytes;       /* response bytes queued: head + body */
 };

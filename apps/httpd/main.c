@@ -14,7 +14,6 @@
 
 #include <mux/mux.h>
 
-#include "http_cache.h"
 #include "http_path.h"
 #include "httpd_log.h"
 #include "httpd.h"
@@ -66,12 +65,6 @@ static int setup_fail(struct mux_error *err, int rc, const char *root)
     return rc;
 }
 
-/* A worker thread ends: its file cache goes with it. */
-static void cache_destroy(void *cache)
-{
-    http_cache_free(cache);
-}
-
 static int httpd_setup(void *o, void **app_out, struct mux_error *err)
 {
     const struct httpd_opts *in = o;
@@ -101,12 +94,6 @@ static int httpd_setup(void *o, void **app_out, struct mux_error *err)
         free(app);
         return setup_fail(err, rc, in->root);
     }
-    rc = -pthread_key_create(&app->cache_key, cache_destroy);
-    if (rc < 0) {
-        http_root_close(&app->root);
-        free(app);
-        return setup_fail(err, rc, in->root);
-    }
     *app_out = app; /* read-only from here on: every worker reads it */
     return 0;
 }
@@ -125,10 +112,6 @@ static void httpd_teardown(void *p)
     struct httpd_app *app = p;
     if (app == NULL)
         return;
-    /* Worker threads freed theirs on exit; this thread has none unless it
-     * served requests itself. */
-    http_cache_free(pthread_getspecific(app->cache_key));
-    pthread_key_delete(app->cache_key);
     http_root_close(&app->root);
     free(app);
 }
@@ -146,7 +129,11 @@ int main(int argc, char **argv)
         .setup = httpd_setup,
         .teardown = httpd_teardown,
         .reopen_logs = httpd_reopen_logs,
+#ifdef MUX_HTTPD_H2
+        .tls_alpn = "h2,http/1.1", /* h2 preferred; its preface then switches the connection */
+#else
         .tls_alpn = "http/1.1", /* HTTP/1.1 over TLS; clients offering only h2 get no ALPN */
+#endif
     };
     return mux_app_main(argc, argv, &app);
 }

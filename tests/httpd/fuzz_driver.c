@@ -38,6 +38,10 @@ static const char *const seeds[] = {
     "GET /f HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT\r\n\r\n",
     "GET /f HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sun Nov  6 08:49:37 1994\r\n\r\n",
     "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"b\"\r\nhello\r\n"
+    "0\r\nX-T: 1\r\n\r\nGET / HTTP/1.1\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "5\r\nhello\r\n0\r\n\r\n",
     "GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
     "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
     "\r\n\nGET / HTTP/1.1\nHost: a\n\n",

@@ -215,6 +215,46 @@ static void test_cli(void **state)
     assert_non_null(strstr(out, ":2: httpd.header_timeout_ms"));
 }
 
+/* Per-worker state (struct httpd_worker): each worker's Date follows the
+ * wall clock second by second, and multipart boundaries never repeat. */
+static void test_worker_state(void **state)
+{
+    struct mux_child c;
+    assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 2, NULL, NULL), 0);
+    struct hresp r;
+    char date[64], first[64] = "", type[200], seen[8][200];
+    bool advanced = false;
+    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
+    for (int i = 0; i < 200000 && !advanced && mux_now_ms() < deadline; i++) {
+        time_t before = time(NULL);
+        assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false),
+                         0);
+        time_t after = time(NULL);
+        assert_non_null(hr_field(&r, "Date", date, sizeof date));
+        hr_free(&r);
+        struct tm tm;
+        assert_non_null(strptime(date, "%a, %d %b %Y %H:%M:%S GMT", &tm));
+        time_t t = timegm(&tm);
+        if (t < before || t > after + 1) /* time() is the coarse clock: a tick behind */
+            fail_msg("Date %s outside [%lld, %lld]", date, (long long)before, (long long)after);
+        if (first[0] == '\0')
+            snprintf(first, sizeof first, "%s", date);
+        advanced = strcmp(first, date) != 0;
+    }
+    assert_true(advanced); /* a new second gave a new Date within 5 s */
+    for (int i = 0; i < 8; i++) { /* fresh connections: both workers */
+        assert_int_equal(hc_once(c.port, "GET /data.bin HTTP/1.1\r\nHost: t\r\n"
+                                         "Range: bytes=0-0,2-2\r\n\r\n", &r, false), 0);
+        assert_int_equal(r.status, 206);
+        assert_non_null(hr_field(&r, "Content-Type", type, sizeof type));
+        hr_free(&r);
+        snprintf(seen[i], sizeof seen[i], "%s", type);
+        for (int k = 0; k < i; k++)
+            assert_string_not_equal(seen[k], seen[i]);
+    }
+    assert_int_equal(fx_stop(&c), 0);
+}
+
 /* The shipped example config loads and serves (its listen is overridden). */
 static void test_example_config(void **state)
 {
@@ -239,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_symlinks_off),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_example_config),
+        cmocka_unit_test(test_worker_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,6 +1,8 @@
 /* test_parse.c - the request parser at a PROT_NONE page edge: every
  * boundary split of valid requests, malformed input -> exact status,
- * limits -> 414 / 431, and the helpers above the syntax. */
+ * limits -> 414 / 431, the helpers above the syntax (Transfer-Encoding
+ * rules included), and the chunked body decoder: every split and byte by
+ * byte, each smuggling shape -> 400, the size bounds -> 413. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -365,6 +367,8 @@ struct check_case {
     uint64_t body_len;
 };
 
+#define TE(v) "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: " v "\r\n\r\n"
+
 static const struct check_case checks[] = {
     {"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, true, 0},
     {"GET / HTTP/1.1\r\n\r\n", -400, true, 0},                       /* no Host */
@@ -387,9 +391,6 @@ static const struct check_case checks[] = {
     {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", -400, true, 0},
     {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", -400, true, 0},
     {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", -400, true, 0},
-    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", -501, true, 0},
-    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\n", -501,
-     true, 0},
 };
 
 static void test_request_check(void **state)
@@ -401,9 +402,57 @@ static void test_request_check(void **state)
         assert_int_equal(run(&r, checks[i].in, n), (int)n);
         int rc = http_request_check(&r.req, &info);
         if (rc != checks[i].rc || info.keep_alive != checks[i].keep_alive ||
-            (rc == 0 && info.body_len != checks[i].body_len))
+            (rc == 0 && (info.body_len != checks[i].body_len || info.chunked)))
             fail_msg("check case %zu: rc %d keep_alive %d body %llu", i, rc, info.keep_alive,
                      (unsigned long long)info.body_len);
+        done(&r);
+    }
+}
+
+/* Transfer-Encoding: what a smuggler would use is 400, an unknown coding
+ * before a final chunked is 501, chunked alone is a chunked body. */
+static const struct {
+    const char *in;
+    int rc;
+    bool chunked;
+} te_checks[] = {
+    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 0, true},
+    {TE("chunked"), 0, true},
+    {TE("Chunked"), 0, true},
+    {TE(" , chunked ,"), 0, true},
+    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n"
+     "\r\n", -400, false},
+    {"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
+     "\r\n", -400, false},
+    {"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -400, false},
+    {TE("chunked, chunked"), -400, false},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n", -400, false},
+    {TE("chunked, gzip"), -400, false},
+    {TE("gzip"), -400, false},
+    {TE("identity"), -400, false},
+    {TE(""), -400, false},
+    {TE(","), -400, false},
+    {TE("chunked;q=1"), -400, false},
+    {TE("\"chunked\""), -400, false},
+    {TE("chunked x"), -400, false},
+    {TE("chunk"), -400, false},
+    {TE("gzip, chunked"), -501, false},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n", -501, false},
+};
+
+static void test_transfer_encoding(void **state)
+{
+    for (size_t i = 0; i < sizeof te_checks / sizeof te_checks[0]; i++) {
+        struct run r;
+        struct http_request_info info;
+        size_t n = strlen(te_checks[i].in);
+        assert_int_equal(run(&r, te_checks[i].in, n), (int)n);
+        int rc = http_request_check(&r.req, &info);
+        if (rc != te_checks[i].rc || (rc == 0 && (info.chunked != te_checks[i].chunked ||
+                                                  info.body_len != 0)))
+            fail_msg("TE case %zu: rc %d chunked %d", i, rc, info.chunked);
         done(&r);
     }
 }
@@ -462,6 +511,212 @@ static void test_token_list(void **state)
     assert_false(http_token_list_has(S("keep-alive close"), "close"));
 }
 
+/* The method is known as soon as its token is, even when the head fails
+ * later (a HEAD's error page then goes without a body). */
+static void test_method_on_error(void **state)
+{
+    struct run r;
+    assert_int_equal(run(&r, S("HEAD / HTTP/1.1\r\nBad Header\r\n\r\n")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEAD /x HTTP/3.0\r\n\r\n")), HTTP_PARSE_BAD_VERSION);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEAD /\x01")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_HEAD);
+    done(&r);
+    assert_int_equal(run(&r, S("HEA")), HTTP_PARSE_INCOMPLETE);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_OTHER);
+    done(&r);
+    assert_int_equal(run(&r, S("HE\x01D / HTTP/1.1\r\n")), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(r.req.method_id, HTTP_METHOD_OTHER);
+    done(&r);
+}
+
+/* ---- chunked bodies ------------------------------------------------ */
+
+#define NEXT "GET / HTTP/1.1\r\n" /* what follows every body below */
+
+static const char *const good_bodies[] = {
+    "5\r\nhello\r\n0\r\n\r\n",
+    "0\r\n\r\n",
+    "000\r\n\r\n",
+    "A\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+    "0005\r\nhello\r\n1\r\n\n\r\n0\r\n\r\n", /* an LF inside chunk data is data */
+    "5;a=b;c=\"x y\\\"z\" ; d ;e = f\r\nhello\r\n0;last\r\n\r\n",
+    "5\t;x\r\nhello\r\n0\r\n\r\n",
+    "3\r\n\r\n\r\r\n0\r\nX-Trailer: 1\r\nY:\r\nZ: a b \r\n\r\n",
+};
+
+static int decode_at_edge(struct http_chunked *d, const char *s, size_t n, uint64_t max,
+                          size_t *used)
+{
+    struct guarded g;
+    const char *buf = guard_copy(&g, s, n);
+    int rc = http_chunked_decode(d, buf, n, max, used);
+    guard_free(&g);
+    return rc;
+}
+
+/* Feeds s[0..n) the way the framework offers it: what was not consumed
+ * comes again, at the front, with `step` more bytes. Returns the result
+ * and the bytes consumed in all. */
+static int decode_in_steps(const char *s, size_t n, size_t first, size_t step, uint64_t max,
+                           size_t *total)
+{
+    struct http_chunked d;
+    http_chunked_init(&d);
+    size_t off = 0, have = first < n ? first : n;
+    for (;;) {
+        size_t used = 0;
+        int rc = decode_at_edge(&d, s + off, have - off, max, &used);
+        assert_true(used <= have - off);
+        off += used;
+        if (rc != HTTP_PARSE_INCOMPLETE || have == n) {
+            *total = off;
+            return rc;
+        }
+        have = have + step < n ? have + step : n;
+    }
+}
+
+static void test_chunked_good(void **state)
+{
+    char buf[512];
+    for (size_t i = 0; i < sizeof good_bodies / sizeof good_bodies[0]; i++) {
+        size_t body = strlen(good_bodies[i]);
+        size_t n = (size_t)snprintf(buf, sizeof buf, "%s" NEXT, good_bodies[i]);
+        size_t total;
+        if (decode_in_steps(buf, n, n, 1, 1000, &total) != 1 || total != body)
+            fail_msg("body %zu: not decoded in one piece", i);
+        for (size_t k = 0; k <= n; k++) {
+            if (decode_in_steps(buf, n, k, n, 1000, &total) != 1 || total != body)
+                fail_msg("body %zu split at %zu", i, k);
+        }
+        if (decode_in_steps(buf, n, 0, 1, 1000, &total) != 1 || total != body)
+            fail_msg("body %zu byte by byte", i);
+        /* Every proper prefix of the body is incomplete. */
+        for (size_t k = 0; k < body; k++) {
+            if (decode_in_steps(buf, k, k, 1, 1000, &total) != HTTP_PARSE_INCOMPLETE)
+                fail_msg("body %zu prefix %zu", i, k);
+        }
+    }
+    /* Complete means complete: it stays so, and consumes nothing more. */
+    struct http_chunked d;
+    size_t used;
+    http_chunked_init(&d);
+    assert_int_equal(decode_at_edge(&d, S("0\r\n\r\n" NEXT), 1000, &used), 1);
+    assert_int_equal(used, 5);
+    assert_int_equal(decode_at_edge(&d, S(NEXT), 1000, &used), 1);
+    assert_int_equal(used, 0);
+    /* A partial line is never consumed; data is, as it comes. */
+    http_chunked_init(&d);
+    assert_int_equal(decode_at_edge(&d, S("5\r\nhel"), 1000, &used), HTTP_PARSE_INCOMPLETE);
+    assert_int_equal(used, 6);
+    assert_int_equal(decode_at_edge(&d, S("lo\r\n0;x=\"y"), 1000, &used), HTTP_PARSE_INCOMPLETE);
+    assert_int_equal(used, 4);
+}
+
+static void test_chunked_bad(void **state)
+{
+    static const char *const bad_bodies[] = {
+        "0x5\r\nhello\r\n0\r\n\r\n", /* a 0x prefix */
+        "+5\r\nhello\r\n0\r\n\r\n",
+        "-5\r\nhello\r\n0\r\n\r\n",
+        " 5\r\nhello\r\n0\r\n\r\n", /* whitespace before the size */
+        "\t5\r\nhello\r\n0\r\n\r\n",
+        "\r\n",                       /* no size */
+        ";x\r\n",
+        "5 \r\nhello\r\n0\r\n\r\n", /* whitespace with no extension after it */
+        "g\r\n",
+        "5\nhello\r\n0\r\n\r\n", /* bare LF */
+        "5\rhello\r\n0\r\n\r\n", /* bare CR */
+        "5\r\nhello\n0\r\n\r\n", /* data not followed by CRLF */
+        "5\r\nhello\r0\r\n\r\n",
+        "5\r\nhelloX\r\n0\r\n\r\n",
+        "5\r\nhello0\r\n\r\n",
+        "5\r\nhello\r\n0\n\r\n",
+        "5\r\nhello\r\n0\r\n\n",     /* bare LF ending the trailers */
+        "0\r\nX: 1\n\r\n",
+        "0\r\nX: 1\rY: 2\r\n\r\n",
+        "0\r\nbad header: 1\r\n\r\n",
+        "0\r\n folded\r\n\r\n",
+        "0\r\nnocolon\r\n\r\n",
+        "0\r\nX: a\x01b\r\n\r\n",
+        "8000000000000000\r\n",      /* 2^63 */
+        "ffffffffffffffffff\r\n",
+        "100000000000000000000005\r\nhello\r\n0\r\n\r\n", /* wraps to 5 in 64 bits */
+        "5;\r\nhello\r\n0\r\n\r\n",
+        "5;=b\r\nhello\r\n0\r\n\r\n",
+        "5;a=\r\nhello\r\n0\r\n\r\n",
+        "5;a=\"x\r\nhello\r\n0\r\n\r\n",
+        "5;a b\r\nhello\r\n0\r\n\r\n",
+        "5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n",
+        "5,6\r\nhello\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+        size_t n = strlen(bad_bodies[i]), total;
+        int rc = decode_in_steps(bad_bodies[i], n, n, 1, 1000, &total);
+        if (rc != HTTP_PARSE_BAD_REQUEST)
+            fail_msg("bad body %zu: rc %d", i, rc);
+        rc = decode_in_steps(bad_bodies[i], n, 0, 1, 1000, &total);
+        if (rc != HTTP_PARSE_BAD_REQUEST)
+            fail_msg("bad body %zu byte by byte: rc %d", i, rc);
+    }
+    size_t total;
+    assert_int_equal(decode_in_steps(S("5\0\r\nhello\r\n0\r\n\r\n"), 100, 1, 1000, &total),
+                     HTTP_PARSE_BAD_REQUEST); /* a NUL after the size */
+    /* A failed decoder stays failed. */
+    struct http_chunked d;
+    size_t used;
+    http_chunked_init(&d);
+    assert_int_equal(decode_at_edge(&d, S("0x1\r\n"), 1000, &used), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(decode_at_edge(&d, S("0\r\n\r\n"), 1000, &used), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(used, 0);
+}
+
+static void test_chunked_limits(void **state)
+{
+    size_t total;
+    /* A chunk line of HTTP_CHUNK_LINE_MAX bytes passes, one more is 400,
+     * also while its CRLF has not arrived. */
+    static const char rest[] = "\r\nx\r\n0\r\n\r\n";
+    static char line[HTTP_CHUNK_LINE_MAX + 64];
+    memset(line, 'a', sizeof line);
+    memcpy(line, "1;", 2);
+    memcpy(line + HTTP_CHUNK_LINE_MAX, rest, sizeof rest - 1);
+    size_t n = HTTP_CHUNK_LINE_MAX + sizeof rest - 1;
+    assert_int_equal(decode_in_steps(line, n, n, 1, 10, &total), 1);
+    assert_int_equal(total, n);
+    memcpy(line + HTTP_CHUNK_LINE_MAX + 1, rest, sizeof rest - 1);
+    assert_int_equal(decode_in_steps(line, n + 1, n + 1, 1, 10, &total), HTTP_PARSE_BAD_REQUEST);
+    assert_int_equal(decode_in_steps(line, HTTP_CHUNK_LINE_MAX + 2, 100000, 1, 10, &total),
+                     HTTP_PARSE_BAD_REQUEST);
+    /* Data beyond max_data is 413, as soon as a chunk size announces it. */
+    assert_int_equal(decode_in_steps(S("5\r\n"), 5, 1, 4, &total), -413);
+    assert_int_equal(decode_in_steps(S("5\r\nhello\r\n0\r\n\r\n"), 5, 1, 5, &total), 1);
+    assert_int_equal(decode_in_steps(S("3\r\nabc\r\n2\r\nde\r\n"), 100, 1, 4, &total), -413);
+    assert_int_equal(decode_in_steps(S("7fffffffffffffff\r\n"), 100, 1, 1u << 20, &total), -413);
+    /* Framing beyond the data plus HTTP_CHUNK_FRAMING_SLACK is 413: tiny
+     * chunks with long extensions, or a huge trailer section. */
+    size_t big = 4 * HTTP_CHUNK_FRAMING_SLACK;
+    char *flood = malloc(big + 16);
+    assert_non_null(flood);
+    n = 0;
+    while (n + 4010 < big) {
+        n += (size_t)sprintf(flood + n, "1;");
+        memset(flood + n, 'e', 4000);
+        n += 4000;
+        n += (size_t)sprintf(flood + n, "\r\nx\r\n");
+    }
+    assert_int_equal(decode_in_steps(flood, n, n, 1, 1u << 30, &total), -413);
+    n = (size_t)sprintf(flood, "0\r\n");
+    while (n + 30 < big)
+        n += (size_t)sprintf(flood + n, "X-Trailer: 0123456789\r\n");
+    assert_int_equal(decode_in_steps(flood, n, n, 1, 1u << 30, &total), -413);
+    free(flood);
+}
+
 static void test_parse_status(void **state)
 {
     assert_int_equal(http_parse_status(HTTP_PARSE_INCOMPLETE), 0);
@@ -488,10 +743,15 @@ int main(void)
         cmocka_unit_test(test_header_count_limit),
         cmocka_unit_test(test_header_bytes_limit),
         cmocka_unit_test(test_request_check),
+        cmocka_unit_test(test_transfer_encoding),
         cmocka_unit_test(test_request_info_spans),
         cmocka_unit_test(test_header_lookup),
         cmocka_unit_test(test_token_list),
         cmocka_unit_test(test_parse_status),
+        cmocka_unit_test(test_method_on_error),
+        cmocka_unit_test(test_chunked_good),
+        cmocka_unit_test(test_chunked_bad),
+        cmocka_unit_test(test_chunked_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
