@@ -17,6 +17,7 @@
 
 #include "options.h"
 #include "report.h"
+#include "source.h"
 #include "target.h"
 #include "units.h"
 
@@ -160,6 +161,60 @@ static void test_options(void **state)
             fail_msg("case %zu accepted", i);
 }
 
+/* --source: one address or a range, IPv4 only, at most 65536 addresses;
+ * connection ids map onto the addresses round-robin. */
+static void test_source(void **state)
+{
+    struct source_range r;
+    const char *why;
+    char name[32];
+    assert_int_equal(source_parse("127.0.0.2", &r, &why), 0);
+    assert_true(r.first == 0x7f000002 && r.count == 1);
+    assert_int_equal(source_parse("127.0.0.2-127.0.0.41", &r, &why), 0);
+    assert_true(r.first == 0x7f000002 && r.count == 40);
+    assert_string_equal(source_name(&r, 39, name, sizeof(name)), "127.0.0.41");
+    for (uint32_t id = 0; id < 100; id++)
+        assert_true(source_index(&r, id) == id % 40);
+    assert_int_equal(source_parse("127.0.255.255-127.1.0.1", &r, &why), 0); /* crosses octets */
+    assert_true(r.count == 3);
+    assert_string_equal(source_name(&r, 1, name, sizeof(name)), "127.1.0.0");
+    assert_int_equal(source_parse("10.0.0.0-10.0.255.255", &r, &why), 0); /* exactly 65536 */
+    assert_true(r.count == SOURCE_MAX);
+    assert_int_equal(source_parse("127.0.0.7-127.0.0.7", &r, &why), 0);
+    assert_true(r.count == 1);
+    const char *bad[] = {"",           "x",           "127.0.0.1-",       "-127.0.0.1",
+                         "127.0.0.5-127.0.0.4",       "10.0.0.0-10.1.0.0", "::1",
+                         "[::1]",      "fe80::1-fe80::2", "127.0.0.1-127.0.0.2-127.0.0.3",
+                         "127.0.0.256", "127.0.0",    "127.0.0.1 ",       " 127.0.0.1",
+                         "0x7f.0.0.1", "127.0.0.1/8", "localhost"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (source_parse(bad[i], &r, &why) == 0)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_non_null(why);
+    }
+    assert_int_equal(source_parse("127.0.0.9-127.0.0.1", &r, &why), -1);
+    assert_non_null(strstr(why, "reversed"));
+    assert_int_equal(source_parse("0.0.0.0-255.255.255.255", &r, &why), -1);
+    assert_non_null(strstr(why, "65536"));
+    assert_int_equal(source_parse("::1", &r, &why), -1);
+    assert_non_null(strstr(why, "IPv6"));
+
+    struct stress_opts o;
+    const char *good[] = {"--source", "127.0.0.2-127.0.0.4", "127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, good), 0);
+    assert_true(o.source.first == 0x7f000002 && o.source.count == 3);
+    const char *none[] = {"127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, none), 0);
+    assert_true(o.source.count == 0);
+    const char *v6[] = {"--source", "127.0.0.2", "[::1]:7000", NULL};
+    assert_int_equal(parse(&o, v6), -1);
+    const char *v6url[] = {"--source", "127.0.0.2", "http://[::1]:7000/", NULL};
+    assert_int_equal(parse(&o, v6url), -1);
+    const char *rev[] = {"--source", "127.0.0.4-127.0.0.2", "127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, rev), -1);
+}
+
 /* Output paths are checked without creating anything. */
 static void test_outputs_not_created(void **state)
 {
@@ -213,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_durations),       cmocka_unit_test(test_counts),
         cmocka_unit_test(test_targets),         cmocka_unit_test(test_options),
         cmocka_unit_test(test_outputs_not_created), cmocka_unit_test(test_progress_width),
+        cmocka_unit_test(test_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "source.h"
 #include "tls.h"
 
 #define RETRY_BASE_NS (50 * NS_PER_MS) /* back-off: 50 ms doubling ... */
@@ -170,6 +171,10 @@ void conn_start(struct sthread *th, struct sconn *c)
     c->fd = fd;
     c->since = th->now;
     c->connect_t = now_ns();
+    if (source_bind(fd, &th->o->source, c->id) < 0) {
+        connect_failed(th, c, errno);
+        return;
+    }
     int rc = connect(fd, th->addr, th->addrlen);
     if (rc < 0 && errno != EINPROGRESS) {
         connect_failed(th, c, errno);

@@ -54,6 +54,22 @@ static int fd_limit(const struct stress_opts *o)
     return -1;
 }
 
+/* --source needs an IPv4 target (a name may have resolved to IPv6) and
+ * addresses this host can bind. 0 or -1 (usage error). */
+static int check_source(const struct run *r)
+{
+    if (!r->o.source.count)
+        return 0;
+    if (r->addr.ss_family != AF_INET) {
+        fprintf(stderr,
+                "mux-stress: --source '%s': IPv4 source addresses cannot reach %s (it resolved "
+                "to IPv6)\n",
+                r->o.source_arg, r->o.target);
+        return -1;
+    }
+    return source_check(&r->o.source);
+}
+
 static uint64_t share(uint64_t total, uint32_t parts, uint32_t i)
 {
     return total / parts + (i < total % parts);
@@ -321,7 +337,8 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
-    if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || fd_limit(&r.o) < 0)
+    if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || check_source(&r) < 0 ||
+        fd_limit(&r.o) < 0)
         return 2;
     if (r.o.tls && stls_init(&r.o) < 0)
         return 2; /* e.g. a --cacert file that holds no certificate */

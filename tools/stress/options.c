@@ -35,7 +35,8 @@ enum {
     OPT_ALLOW,
     OPT_TLS,
     OPT_INSECURE,
-    OPT_CACERT
+    OPT_CACERT,
+    OPT_SOURCE
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +58,7 @@ static const struct option long_opts[] = {
     {"tls", no_argument, NULL, OPT_TLS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"cacert", required_argument, NULL, OPT_CACERT},
+    {"source", required_argument, NULL, OPT_SOURCE},
     {"json", required_argument, NULL, OPT_JSON},
     {"csv", required_argument, NULL, OPT_CSV},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -85,6 +87,9 @@ static void usage(FILE *f)
         "  --rate N        open loop: N requests/s in total on a fixed schedule;\n"
         "                  latency counts from the intended send time\n"
         "  --idle N        extra idle connections held open during the run\n"
+        "  --source A|A-B  bind outgoing connections to the local IPv4 address A, or\n"
+        "                  round-robin to the addresses A to B (127.0.0.2-127.0.0.41):\n"
+        "                  each address has its own ephemeral ports\n"
         "  --warmup TIME   run this long first without measuring\n"
         "  --timeout TIME  a reply missing for this long is a failure (default 5s)\n"
         "  --reconnect N   close and reopen each connection after N requests\n"
@@ -235,6 +240,11 @@ static int parse_one(struct stress_opts *o, struct given *g, int ch, const char 
     case OPT_CACERT:
         o->cacert = a;
         return 0;
+    case OPT_SOURCE: {
+        const char *why;
+        o->source_arg = a;
+        return source_parse(a, &o->source, &why) < 0 ? bad("--source", a, why) : 0;
+    }
     case OPT_PATH:
         if (!target_path_ok(a))
             return bad("--path", a, "expected /path without blanks, control characters or #");
@@ -350,6 +360,9 @@ static int check_combination(const struct stress_opts *o)
         return bad("--cacert", o->cacert, "contradicts --insecure");
     if (o->cacert && access(o->cacert, R_OK) < 0)
         return bad("--cacert", o->cacert, strerror(errno));
+    if (o->source.count && strchr(o->host, ':'))
+        return bad("--source", o->source_arg,
+                   "IPv4 source addresses cannot reach the IPv6 target");
     if (o->tls && !stls_available())
         return bad("--tls", o->target, "this mux-stress was built without OpenSSL");
     return check_outputs(o);

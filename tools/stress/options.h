@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source.h"
 #include "target.h"
 
 enum proto_kind { PROTO_ECHO, PROTO_UPPER, PROTO_HTTP };
@@ -38,6 +39,8 @@ struct stress_opts {
     const char *csv;         /* --csv FILE */
     const char *plot;        /* --plot FILE.png|FILE.svg */
     bool quiet;              /* -q */
+    struct source_range source; /* --source: local addresses, round-robin */
+    const char *source_arg;     /* --source as given */
     char path_buf[TARGET_PATH_MAX];
 };
 
