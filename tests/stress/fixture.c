@@ -65,6 +65,13 @@ static void read_json(struct res *r)
     r->connects = json_num(buf, "connects");
     r->conns_per_sec = json_num(buf, "connections_per_sec");
     r->duration = json_num(buf, "duration_s");
+    r->idle_open = json_num(buf, "idle_open");
+    r->idle_checked = json_num(buf, "idle_checked");
+    r->idle_verified = json_num(buf, "idle_verified");
+    r->idle_lost = json_num(buf, "idle_lost");
+    r->idle_unverified = json_num(buf, "idle_unverified");
+    r->idle_bytes = json_num(buf, "idle_bytes_per_conn");
+    r->idle_connect_s = json_num(buf, "idle_connect_s");
     r->passed = strstr(buf, "\"passed\":true") != NULL;
 }
 

@@ -22,6 +22,8 @@ struct res {
     long long elapsed_ms; /* wall time of the mux-stress process */
     double requests, verify_failures, timeouts, connect_errors, resets, rps, p99;
     double lost, unanswered, closed, connects, conns_per_sec, duration;
+    double idle_open, idle_checked, idle_verified, idle_lost, idle_unverified, idle_bytes,
+        idle_connect_s;
     bool passed; /* "passed":true in the JSON */
 };
 

@@ -251,15 +251,35 @@ static void test_progress_width(void **state)
             now.conns_up = big[i] % 2000001;
             hist_record(&now.hist, big[i] < (1ull << 39) ? big[i] : (1ull << 39));
             o.reconnect = (uint64_t)churn;
-            report_progress_line(line, sizeof(line), &o, 1e7 + 0.05 * (double)i, 0.5, &now,
-                                 &prev, false);
-            longest = strlen(line) > longest ? strlen(line) : longest;
-            if (strlen(line) > REPORT_LINE_MAX)
-                fail_msg("%zu columns: %s", strlen(line), line);
+            for (int ramp = 0; ramp < 2; ramp++) {
+                now.ramping = ramp;
+                now.idle_open = now.idle_connects = big[i] % 1000001;
+                report_progress_line(line, sizeof(line), &o, 1e7 + 0.05 * (double)i, 0.5, &now,
+                                     &prev, false);
+                longest = strlen(line) > longest ? strlen(line) : longest;
+                if (strlen(line) > REPORT_LINE_MAX)
+                    fail_msg("%zu columns: %s", strlen(line), line);
+            }
         }
     fprintf(stderr, "longest progress line: %zu columns\n", longest);
+    now.ramping = false;
     report_progress_line(line, sizeof(line), &o, 1.0, 1.0, &now, &prev, true);
     assert_non_null(strstr(line, "warm-up"));
+    /* while the idle connections open, their count in full */
+    totals_init(&now);
+    totals_init(&prev);
+    now.ramping = true;
+    now.idle_open = now.idle_connects = 340123;
+    report_progress_line(line, sizeof(line), &o, 7.0, 1.0, &now, &prev, false);
+    assert_non_null(strstr(line, "idle 340123/1000000"));
+    assert_non_null(strstr(line, "conn/s 340k"));
+    /* then with the busy ones in the connection count */
+    o.reconnect = 0;
+    now.ramping = false;
+    now.conns_up = 1000000;
+    now.idle_open = 1000000;
+    report_progress_line(line, sizeof(line), &o, 8.0, 1.0, &now, &prev, false);
+    assert_non_null(strstr(line, "conns 2.0M/2.0M"));
 }
 
 int main(void)

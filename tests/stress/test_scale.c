@@ -1,8 +1,10 @@
 /* test_scale.c - mux-stress at scale (design.md section 9): --source binds
  * outgoing connections to local addresses round-robin (the server sees the
- * peers), bad --source values are usage errors before anything connects.
- * Every run is bounded (-n or a short -d, and a capture timeout); servers
- * are stopped by PID; loopback only. */
+ * peers), bad --source values are usage errors before anything connects;
+ * --idle connections are opened at --connect-rate, held, and checked after
+ * the run, so a server that closed them (idle timeout) or stopped serving
+ * them fails the run. Every run is bounded (-n or a short -d, and a capture
+ * timeout); servers are stopped by PID; loopback only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -106,12 +108,143 @@ static void test_source_usage_errors(void **state)
     unlink(log);
 }
 
+/* A mux-echo config in the test directory: idle timeout and connection cap. */
+static const char *echo_config(char *path, size_t size, int idle_timeout_ms)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "echo-%d.conf", idle_timeout_ms);
+    fx_path(path, size, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "server = {\n  idle_timeout_ms = %d;\n  max_connections = 30000;\n};\n",
+            idle_timeout_ms);
+    fclose(f);
+    return path;
+}
+
+static struct res echo_run(int idle_timeout_ms, const char *const *args)
+{
+    struct mux_child c;
+    char target[96], conf[160];
+    const char *extra[] = {"-c", echo_config(conf, sizeof(conf), idle_timeout_ms), NULL};
+    fx_start(&c, MUX_ECHO_BIN, "127.0.0.1:0", extra, target, sizeof(target));
+    struct res r = fx_stress(target, args);
+    fx_stop(&c);
+    return r;
+}
+
+/* mux-echo holds 2000 idle connections over a 500 ms run on two threads:
+ * all open at the end, every one checked (the default up to 10 000), the
+ * run measured after the ramp, a compact record per connection. */
+static void test_idle_held_and_checked(void **state)
+{
+    if (!MUX_ECHO_BIN[0])
+        skip();
+    const char *n = fx_count("2000", "200");
+    const char *args[] = {"--idle", n, "-c", "2", "-t", "2", "-d", "500ms", NULL};
+    struct res r = echo_run(0, args);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.passed);
+    assert_true(r.idle_open == atof(n));
+    assert_true(r.idle_checked == atof(n) && r.idle_verified == atof(n));
+    assert_true(r.idle_lost == 0 && r.idle_unverified == 0 && r.verify_failures == 0);
+    assert_true(r.duration > 0.45 && r.duration < 0.55); /* -d counts from the end of the ramp */
+    assert_true(r.idle_bytes >= 8 && r.idle_bytes < 1024);
+    assert_non_null(strstr(fx_out, "bytes of client memory each"));
+}
+
+/* mux-echo with a 200 ms idle timeout closes every idle connection during
+ * a 1 s run: each is lost, the run fails (exit 1) and says why. */
+static void test_idle_timeout_fails(void **state)
+{
+    if (!MUX_ECHO_BIN[0])
+        skip();
+    const char *n = fx_count("2000", "200");
+    const char *args[] = {"--idle", n, "-c", "2", "-t", "2", "-d", "1s", NULL};
+    struct res r = echo_run(200, args);
+    assert_int_equal(r.rc, 1);
+    assert_false(r.passed);
+    assert_true(r.idle_lost == atof(n) && r.idle_open == 0);
+    assert_true(r.lost >= atof(n));
+    assert_true(r.requests > 0 && r.verify_failures == 0); /* the busy ones were fine */
+    assert_non_null(strstr(fx_out, "idle connections lost (closed or reset by the server)"));
+}
+
+/* A server that holds the first 2000 connections (the idle ones, opened
+ * before the run) but never reads them: the run itself passes, the check
+ * after it times out on every one. */
+static void test_idle_check_catches_silent_server(void **state)
+{
+    const char *n = fx_count("2000", "200");
+    const char *srv[] = {"--silent-first", n, NULL};
+    const char *args[] = {"--idle", n, "-c", "2", "-t", "2", "-d", "300ms", "--timeout", "400ms",
+                          NULL};
+    struct res r = fx_broken_run(srv, args, 1);
+    assert_true(r.requests > 0);
+    assert_true(r.idle_checked == atof(n));
+    assert_true(r.verify_failures == atof(n) && r.timeouts == atof(n));
+    assert_true(r.idle_verified == 0 && r.idle_unverified == 0);
+    assert_non_null(strstr(fx_out, "verify failed on idle connection"));
+}
+
+/* --idle-verify 5 checks exactly 5 % (spread over the threads); with the
+ * silent server exactly those fail, the other 95 % stay open. */
+static void test_idle_verify_sample(void **state)
+{
+    const char *srv[] = {"--silent-first", "2000", NULL};
+    const char *args[] = {"--idle",        "2000", "--idle-verify", "5", "-c", "2", "-t", "3",
+                          "-d",            "200ms", "--timeout", "400ms", NULL};
+    struct res r = fx_broken_run(srv, args, 1);
+    assert_true(r.idle_checked == 100 && r.verify_failures == 100);
+    assert_true(r.idle_open == 1900);
+    const char *ok[] = {"--idle", "2000", "--idle-verify", "5%", "-c", "2", "-t", "3",
+                        "-n", "100", NULL};
+    r = fx_broken_run(NULL, ok, 0);
+    assert_true(r.idle_checked == 100 && r.idle_verified == 100 && r.idle_open == 2000);
+}
+
+/* Above 10 000 idle connections 1 % is checked by default; the ramp
+ * keeps to --connect-rate (12 000 at 20 000/s take at least 0.55 s). */
+static void test_idle_default_sample_and_rate(void **state)
+{
+    if (fx_valgrind())
+        skip(); /* 12 000 connections: too slow under valgrind */
+    const char *args[] = {"--idle", "12000", "--connect-rate", "20k", "-c", "2", "-t", "2",
+                          "-n",     "200",   NULL};
+    struct res r = fx_broken_run(NULL, args, 0);
+    assert_true(r.idle_open == 12000);
+    assert_true(r.idle_checked == 120 && r.idle_verified == 120);
+    assert_true(r.idle_connect_s >= 0.55);
+    assert_non_null(strstr(fx_out, "--idle-verify 1%"));
+}
+
+/* Bad --idle-verify and --connect-rate values are usage errors. */
+static void test_idle_usage_errors(void **state)
+{
+    const char *bad[][3] = {{"--idle-verify", "101"}, {"--idle-verify", "-1"},
+                            {"--idle-verify", "x"},   {"--idle-verify", "1k"},
+                            {"--connect-rate", "0"},  {"--connect-rate", "20m"},
+                            {"--idle", "1000001"}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[] = {bad[i][0], bad[i][1], "-n", "10", NULL};
+        struct res r = fx_stress("127.0.0.1:1", args);
+        assert_int_equal(r.rc, 2);
+        assert_non_null(strstr(fx_out, bad[i][0]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_round_robin),
         cmocka_unit_test(test_source_single),
         cmocka_unit_test(test_source_usage_errors),
+        cmocka_unit_test(test_idle_held_and_checked),
+        cmocka_unit_test(test_idle_timeout_fails),
+        cmocka_unit_test(test_idle_check_catches_silent_server),
+        cmocka_unit_test(test_idle_verify_sample),
+        cmocka_unit_test(test_idle_default_sample_and_rate),
+        cmocka_unit_test(test_idle_usage_errors),
     };
     return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }
