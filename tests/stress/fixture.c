@@ -75,6 +75,8 @@ static void read_json(struct res *r)
     r->passed = strstr(buf, "\"passed\":true") != NULL;
 }
 
+static struct res run_argv(char **argv);
+
 struct res fx_stress(const char *target, const char *const *args)
 {
     char *argv[FX_MAX_ARGS];
@@ -88,6 +90,27 @@ struct res fx_stress(const char *target, const char *const *args)
     if (target)
         argv[n++] = (char *)target;
     argv[n] = NULL;
+    return run_argv(argv);
+}
+
+struct res fx_stress_via(const char *prog, const char *target, const char *const *pre)
+{
+    char *argv[FX_MAX_ARGS];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    for (; *pre && n < FX_MAX_ARGS - 5; pre++)
+        argv[n++] = (char *)*pre;
+    argv[n++] = "-q";
+    argv[n++] = "--json";
+    argv[n++] = json_path;
+    if (target)
+        argv[n++] = (char *)target;
+    argv[n] = NULL;
+    return run_argv(argv);
+}
+
+static struct res run_argv(char **argv)
+{
     unlink(json_path);
     struct res r;
     memset(&r, 0, sizeof(r));

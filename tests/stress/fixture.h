@@ -35,6 +35,10 @@ const char *fx_count(const char *n, const char *small);
 /* Runs mux-stress with -q --json, args and target (may be NULL). */
 struct res fx_stress(const char *target, const char *const *args);
 
+/* The same through a wrapper: runs prog with pre (which names mux-stress
+ * and its first arguments), then -q --json FILE and the target. */
+struct res fx_stress_via(const char *prog, const char *target, const char *const *pre);
+
 /* Starts bin with -l listen -w 2 and extra args; fills target. */
 void fx_start(struct mux_child *c, const char *bin, const char *listen, const char *const *extra,
               char *target, size_t size);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "capacity.h"
 #include "report.h"
 #include "source.h"
 #include "target.h"
@@ -215,6 +216,41 @@ static void test_source(void **state)
     assert_int_equal(parse(&o, rev), -1);
 }
 
+/* Descriptor and port limits: what is done, and what the message names. */
+static void test_limits(void **state)
+{
+    char msg[640];
+    assert_int_equal(limits_fd_plan(100, 50, 200, 1 << 20), FD_FITS);
+    assert_int_equal(limits_fd_plan(200, 200, 200, 1 << 20), FD_FITS);
+    assert_int_equal(limits_fd_plan(201, 200, 200, 1 << 20), FD_RAISE);
+    assert_int_equal(limits_fd_plan(1 << 20, 20000, 20000, 1 << 20), FD_RAISE);
+    assert_int_equal(limits_fd_plan((1 << 20) + 1, 20000, 20000, 1 << 20), FD_NR_OPEN);
+    assert_int_equal(limits_fd_plan((1 << 20) + 1, 1 << 21, 1 << 21, 1 << 20), FD_FITS);
+    limits_fd_message(msg, sizeof(msg), FD_RAISE, 30001, 30035, 20000, 1 << 20);
+    assert_non_null(strstr(msg, "30035 file descriptors"));
+    assert_non_null(strstr(msg, "hard limit is 20000 (ulimit -n"));
+    assert_non_null(strstr(msg, "ulimit -Hn 30035"));
+    limits_fd_message(msg, sizeof(msg), FD_NR_OPEN, 2000000, 2000034, 20000, 1048576);
+    assert_non_null(strstr(msg, "fs.nr_open is 1048576"));
+    assert_non_null(strstr(msg, "sysctl -w fs.nr_open=2000034"));
+
+    assert_int_equal(limits_port_check(28232, 1, false, 32768, 60999, true, msg, sizeof(msg)), 0);
+    assert_int_equal(limits_port_check(28233, 1, false, 32768, 60999, true, msg, sizeof(msg)), -1);
+    assert_non_null(strstr(msg, "ip_local_port_range (32768-60999) has 28232"));
+    assert_non_null(strstr(msg, "--source 127.0.0.2-127.0.0.3"));
+    assert_int_equal(limits_port_check(1000000, 1, false, 32768, 60999, true, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "--source 127.0.0.2-127.0.0.37")); /* 36 addresses */
+    assert_int_equal(limits_port_check(1000000, 36, true, 32768, 60999, true, msg, sizeof(msg)),
+                     0);
+    assert_int_equal(limits_port_check(1000000, 35, true, 32768, 60999, true, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "each --source address"));
+    assert_int_equal(limits_port_check(100000, 1, false, 1024, 65535, false, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "with 2 local addresses"));
+}
+
 /* Output paths are checked without creating anything. */
 static void test_outputs_not_created(void **state)
 {
@@ -288,7 +324,7 @@ int main(void)
         cmocka_unit_test(test_durations),       cmocka_unit_test(test_counts),
         cmocka_unit_test(test_targets),         cmocka_unit_test(test_options),
         cmocka_unit_test(test_outputs_not_created), cmocka_unit_test(test_progress_width),
-        cmocka_unit_test(test_source),
+        cmocka_unit_test(test_source),          cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

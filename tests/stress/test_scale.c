@@ -3,7 +3,9 @@
  * peers), bad --source values are usage errors before anything connects;
  * --idle connections are opened at --connect-rate, held, and checked after
  * the run, so a server that closed them (idle timeout) or stopped serving
- * them fails the run. Every run is bounded (-n or a short -d, and a capture
+ * them fails the run; the descriptor and port limits are checked before
+ * anything connects (the test binary re-executes itself as a wrapper that
+ * lowers RLIMIT_NOFILE, see limited_exec). Every run is bounded (-n or a short -d, and a capture
  * timeout); servers are stopped by PID; loopback only. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -233,8 +237,130 @@ static void test_idle_usage_errors(void **state)
     }
 }
 
-int main(void)
+#ifndef CAP_SYS_RESOURCE
+#define CAP_SYS_RESOURCE 24 /* linux/capability.h */
+#endif
+
+static const char *self; /* this test binary, for the wrapper */
+
+/* argv: self --limited SOFT HARD PROGRAM ARGS...: sets RLIMIT_NOFILE, makes
+ * sure the program cannot raise the hard limit again (as root: drops
+ * CAP_SYS_RESOURCE from the bounding set, so the exec'd program lacks it),
+ * and execs it. Exit 77 when that cannot be arranged. */
+static int limited_exec(int argc, char **argv)
 {
+    if (argc < 5)
+        return 2;
+    struct rlimit rl = {.rlim_cur = strtoul(argv[2], NULL, 10),
+                        .rlim_max = strtoul(argv[3], NULL, 10)};
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 77;
+    if (geteuid() == 0 && prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0) < 0)
+        return 77;
+    execv(argv[4], argv + 4);
+    return 127;
+}
+
+/* mux-stress with args under RLIMIT_NOFILE soft/hard. */
+static struct res limited_stress(const char *soft, const char *hard, const char *target,
+                                 const char *const *args)
+{
+    const char *a[FX_MAX_ARGS] = {"--limited", soft, hard, STRESS_BIN};
+    int n = 4;
+    for (; *args && n < FX_MAX_ARGS - 2; args++)
+        a[n++] = *args;
+    a[n] = NULL;
+    struct res r = fx_stress_via(self, target, a);
+    if (r.rc == 77)
+        skip();
+    return r;
+}
+
+/* Under a hard limit of 300 descriptors, 2000 idle connections cannot fit
+ * (and cannot be made to): exit 2 before anything connects, naming the
+ * limit, the number needed and how to raise it. */
+static void test_fd_hard_limit(void **state)
+{
+    char log[160];
+    fx_path(log, sizeof(log), "peers3.log");
+    unlink(log);
+    struct mux_child c;
+    char target[96];
+    const char *srv[] = {"--peer-log", log, NULL};
+    fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
+    const char *args[] = {"--idle", "2000", "-c", "2", "-n", "100", NULL};
+    struct res r = limited_stress("300", "300", target, args);
+    fx_stop(&c);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(fx_out, "need about 2036 file descriptors"));
+    assert_non_null(strstr(fx_out, "hard limit is 300 (ulimit -n"));
+    assert_non_null(strstr(fx_out, "ulimit -Hn 2036"));
+    int per[256], other;
+    assert_int_equal(count_peers(log, per, &other), 0);
+    unlink(log);
+}
+
+/* A soft limit of 100 under a hard one of 3000: raised, and the run with
+ * 2000 idle connections passes. */
+static void test_fd_soft_limit_raised(void **state)
+{
+    struct mux_child c;
+    char target[96];
+    fx_start(&c, BROKEN_BIN, "127.0.0.1:0", NULL, target, sizeof(target));
+    const char *args[] = {"--idle", fx_count("2000", "200"), "-c", "2", "-n", "100", NULL};
+    struct res r = limited_stress("100", "3000", target, args);
+    fx_stop(&c);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.idle_open == atof(fx_count("2000", "200")));
+}
+
+/* More than fs.nr_open allows any process (2 000 000 > 1 048 576 here, and
+ * at most 1 000 000 + 1 000 000 can be asked for): the message names
+ * fs.nr_open, and one source address cannot have that many ports either.
+ * Nothing listens at the target: a connect attempt would exit 1, not 2. */
+static void test_nr_open_and_ports(void **state)
+{
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    unsigned long nr_open = 0;
+    if (!f || fscanf(f, "%lu", &nr_open) != 1 || nr_open >= 2000000) {
+        if (f)
+            fclose(f);
+        skip(); /* fs.nr_open already fits 2 000 000 */
+    }
+    fclose(f);
+    const char *args[] = {"-c", "1m", "--idle", "1m", "-n", "10", NULL};
+    struct res r = fx_stress("127.0.0.1:1", args);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(fx_out, "fs.nr_open is"));
+    assert_non_null(strstr(fx_out, "sysctl -w fs.nr_open=2000034"));
+    assert_non_null(strstr(fx_out, "net.ipv4.ip_local_port_range"));
+    assert_true(r.elapsed_ms < 5000);
+}
+
+/* 30 000 connections from one source address: more than the default
+ * ephemeral port range; the message suggests --source. */
+static void test_port_range(void **state)
+{
+    unsigned long lo = 0, hi = 0;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!f || fscanf(f, "%lu %lu", &lo, &hi) != 2 || hi - lo + 1 >= 30001) {
+        if (f)
+            fclose(f);
+        skip(); /* a range wide enough for 30 001 connections */
+    }
+    fclose(f);
+    const char *args[] = {"--idle", "30000", "-c", "1", "-n", "10", NULL};
+    struct res r = fx_stress("127.0.0.1:1", args);
+    assert_int_equal(r.rc, 2);
+    assert_non_null(strstr(fx_out, "need 30001 local ports from its one source address"));
+    assert_non_null(strstr(fx_out, "--source 127.0.0.2-127.0.0.3"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--limited"))
+        return limited_exec(argc, argv);
+    self = argv[0];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_round_robin),
         cmocka_unit_test(test_source_single),
@@ -245,6 +371,10 @@ int main(void)
         cmocka_unit_test(test_idle_verify_sample),
         cmocka_unit_test(test_idle_default_sample_and_rate),
         cmocka_unit_test(test_idle_usage_errors),
+        cmocka_unit_test(test_fd_hard_limit),
+        cmocka_unit_test(test_fd_soft_limit_raised),
+        cmocka_unit_test(test_nr_open_and_ports),
+        cmocka_unit_test(test_port_range),
     };
     return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -5,6 +5,7 @@
  * With --idle the threads first open their idle connections; main starts
  * the measured run once every thread has (so -d and --warmup count from
  * then), and the idle check once every thread's run is over. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "addr.h"
 #include "client.h"
 #include "clock.h"
+#include "capacity.h"
 #include "report.h"
 #include "tls.h"
 
@@ -41,25 +43,6 @@ struct run {
     char csv_tmp[64]; /* temporary CSV behind --plot without --csv */
 };
 
-/* Makes room for every connection, or explains the limit. 0 or -1. */
-static int fd_limit(const struct stress_opts *o)
-{
-    struct rlimit rl;
-    rlim_t need = (rlim_t)o->conns + o->idle + 2 * o->threads + 32;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
-        return 0;
-    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur >= need)
-        return 0;
-    fprintf(stderr,
-            "mux-stress: %llu connections need about %llu file descriptors, but the "
-            "limit is %llu (ulimit -n)\n",
-            (unsigned long long)o->conns + o->idle, (unsigned long long)need,
-            (unsigned long long)rl.rlim_cur);
-    return -1;
-}
-
 /* --source needs an IPv4 target (a name may have resolved to IPv6) and
  * addresses this host can bind. 0 or -1 (usage error). */
 static int check_source(const struct run *r)
@@ -74,6 +57,12 @@ static int check_source(const struct run *r)
         return -1;
     }
     return source_check(&r->o.source);
+}
+
+static bool is_loopback4(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    return ss->ss_family == AF_INET && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
 }
 
 static uint64_t share(uint64_t total, uint32_t parts, uint32_t i)
@@ -413,7 +402,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
     if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || check_source(&r) < 0 ||
-        fd_limit(&r.o) < 0)
+        limits_apply(&r.o, is_loopback4(&r.addr)) < 0)
         return 2;
     if (r.o.tls && stls_init(&r.o) < 0)
         return 2; /* e.g. a --cacert file that holds no certificate */
