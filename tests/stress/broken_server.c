@@ -21,6 +21,9 @@
  *   --bad-body-every N http: every Nth response has one body byte changed
  *                    (same length)
  *   --http-file F    http: the body is the contents of F (--http LEN ignored)
+ *   --silent-first N the first N connections accepted are held open but never
+ *                    read or answered (as --silent); later ones are served
+ *   --peer-log F     append "HOST:PORT\n" of every accepted peer to file F
  * Prints "listening on 127.0.0.1:PORT" like the mux servers; exits 0 on
  * SIGTERM or SIGINT. Test code only: small and simple, not fast. */
 #include <arpa/inet.h>
@@ -43,6 +46,8 @@
 
 struct opts {
     bool upper, chunked, silent;
+    unsigned long silent_first; /* --silent-first: connections still to hold silent */
+    FILE *peer_log;             /* --peer-log */
     long http_len; /* -1: not http */
     unsigned long flip, drop, stall, reset, bad_len, fin, die, flip_once, bad_body;
     char *body; /* http: the body of every response (http_len bytes) */
@@ -271,12 +276,29 @@ static void on_event(struct bconn *c, uint32_t events)
     flush_out(c);
 }
 
+/* --peer-log: one line per accepted connection, flushed at once so the
+ * file is complete whenever the server is stopped. */
+static void log_peer(const struct sockaddr_storage *peer, socklen_t len)
+{
+    char host[64], port[16];
+    if (!g.peer_log || getnameinfo((const struct sockaddr *)peer, len, host, sizeof(host), port,
+                                   sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    fprintf(g.peer_log, "%s:%s\n", host, port);
+    fflush(g.peer_log);
+}
+
 static void on_accept(int lfd)
 {
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
+        log_peer(&peer, plen);
+        bool silent = g.silent || g.silent_first > 0;
+        g.silent_first -= g.silent_first > 0;
         struct bconn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);
@@ -285,12 +307,12 @@ static void on_accept(int lfd)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
-        c->reading = !g.silent;
+        c->reading = !silent;
         c->next = g_conns;
         if (g_conns)
             g_conns->prev = c;
         g_conns = c;
-        struct epoll_event ev = {.events = g.silent ? 0 : EPOLLIN, .data.ptr = c};
+        struct epoll_event ev = {.events = silent ? 0 : EPOLLIN, .data.ptr = c};
         epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev); /* --silent: watched for nothing */
     }
 }
@@ -343,6 +365,8 @@ static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port
                                        {"flip-once", required_argument, NULL, 'o'},
                                        {"bad-body-every", required_argument, NULL, 'B'},
                                        {"http-file", required_argument, NULL, 'P'},
+                                       {"silent-first", required_argument, NULL, 'i'},
+                                       {"peer-log", required_argument, NULL, 'L'},
                                        {NULL, 0, NULL, 0}};
     int ch;
     g.http_len = -1;
@@ -404,6 +428,13 @@ static int parse_args(int argc, char **argv, char *host, size_t hsize, int *port
             break;
         case 'P':
             if (load_body(optarg) < 0)
+                return -1;
+            break;
+        case 'i':
+            g.silent_first = strtoul(optarg, NULL, 10);
+            break;
+        case 'L':
+            if (!(g.peer_log = fopen(optarg, "a")))
                 return -1;
             break;
         default:

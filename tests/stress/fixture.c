@@ -65,8 +65,17 @@ static void read_json(struct res *r)
     r->connects = json_num(buf, "connects");
     r->conns_per_sec = json_num(buf, "connections_per_sec");
     r->duration = json_num(buf, "duration_s");
+    r->idle_open = json_num(buf, "idle_open");
+    r->idle_checked = json_num(buf, "idle_checked");
+    r->idle_verified = json_num(buf, "idle_verified");
+    r->idle_lost = json_num(buf, "idle_lost");
+    r->idle_unverified = json_num(buf, "idle_unverified");
+    r->idle_bytes = json_num(buf, "idle_bytes_per_conn");
+    r->idle_connect_s = json_num(buf, "idle_connect_s");
     r->passed = strstr(buf, "\"passed\":true") != NULL;
 }
+
+static struct res run_argv(char **argv);
 
 struct res fx_stress(const char *target, const char *const *args)
 {
@@ -81,6 +90,27 @@ struct res fx_stress(const char *target, const char *const *args)
     if (target)
         argv[n++] = (char *)target;
     argv[n] = NULL;
+    return run_argv(argv);
+}
+
+struct res fx_stress_via(const char *prog, const char *target, const char *const *pre)
+{
+    char *argv[FX_MAX_ARGS];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    for (; *pre && n < FX_MAX_ARGS - 5; pre++)
+        argv[n++] = (char *)*pre;
+    argv[n++] = "-q";
+    argv[n++] = "--json";
+    argv[n++] = json_path;
+    if (target)
+        argv[n++] = (char *)target;
+    argv[n] = NULL;
+    return run_argv(argv);
+}
+
+static struct res run_argv(char **argv)
+{
     unlink(json_path);
     struct res r;
     memset(&r, 0, sizeof(r));

@@ -22,6 +22,8 @@ struct res {
     long long elapsed_ms; /* wall time of the mux-stress process */
     double requests, verify_failures, timeouts, connect_errors, resets, rps, p99;
     double lost, unanswered, closed, connects, conns_per_sec, duration;
+    double idle_open, idle_checked, idle_verified, idle_lost, idle_unverified, idle_bytes,
+        idle_connect_s;
     bool passed; /* "passed":true in the JSON */
 };
 
@@ -32,6 +34,10 @@ const char *fx_count(const char *n, const char *small);
 
 /* Runs mux-stress with -q --json, args and target (may be NULL). */
 struct res fx_stress(const char *target, const char *const *args);
+
+/* The same through a wrapper: runs prog with pre (which names mux-stress
+ * and its first arguments), then -q --json FILE and the target. */
+struct res fx_stress_via(const char *prog, const char *target, const char *const *pre);
 
 /* Starts bin with -l listen -w 2 and extra args; fills target. */
 void fx_start(struct mux_child *c, const char *bin, const char *listen, const char *const *extra,

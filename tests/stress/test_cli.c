@@ -16,7 +16,9 @@
 #include <cmocka.h>
 
 #include "options.h"
+#include "capacity.h"
 #include "report.h"
+#include "source.h"
 #include "target.h"
 #include "units.h"
 
@@ -160,6 +162,95 @@ static void test_options(void **state)
             fail_msg("case %zu accepted", i);
 }
 
+/* --source: one address or a range, IPv4 only, at most 65536 addresses;
+ * connection ids map onto the addresses round-robin. */
+static void test_source(void **state)
+{
+    struct source_range r;
+    const char *why;
+    char name[32];
+    assert_int_equal(source_parse("127.0.0.2", &r, &why), 0);
+    assert_true(r.first == 0x7f000002 && r.count == 1);
+    assert_int_equal(source_parse("127.0.0.2-127.0.0.41", &r, &why), 0);
+    assert_true(r.first == 0x7f000002 && r.count == 40);
+    assert_string_equal(source_name(&r, 39, name, sizeof(name)), "127.0.0.41");
+    for (uint32_t id = 0; id < 100; id++)
+        assert_true(source_index(&r, id) == id % 40);
+    assert_int_equal(source_parse("127.0.255.255-127.1.0.1", &r, &why), 0); /* crosses octets */
+    assert_true(r.count == 3);
+    assert_string_equal(source_name(&r, 1, name, sizeof(name)), "127.1.0.0");
+    assert_int_equal(source_parse("10.0.0.0-10.0.255.255", &r, &why), 0); /* exactly 65536 */
+    assert_true(r.count == SOURCE_MAX);
+    assert_int_equal(source_parse("127.0.0.7-127.0.0.7", &r, &why), 0);
+    assert_true(r.count == 1);
+    const char *bad[] = {"",           "x",           "127.0.0.1-",       "-127.0.0.1",
+                         "127.0.0.5-127.0.0.4",       "10.0.0.0-10.1.0.0", "::1",
+                         "[::1]",      "fe80::1-fe80::2", "127.0.0.1-127.0.0.2-127.0.0.3",
+                         "127.0.0.256", "127.0.0",    "127.0.0.1 ",       " 127.0.0.1",
+                         "0x7f.0.0.1", "127.0.0.1/8", "localhost"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (source_parse(bad[i], &r, &why) == 0)
+            fail_msg("'%s' accepted", bad[i]);
+        assert_non_null(why);
+    }
+    assert_int_equal(source_parse("127.0.0.9-127.0.0.1", &r, &why), -1);
+    assert_non_null(strstr(why, "reversed"));
+    assert_int_equal(source_parse("0.0.0.0-255.255.255.255", &r, &why), -1);
+    assert_non_null(strstr(why, "65536"));
+    assert_int_equal(source_parse("::1", &r, &why), -1);
+    assert_non_null(strstr(why, "IPv6"));
+
+    struct stress_opts o;
+    const char *good[] = {"--source", "127.0.0.2-127.0.0.4", "127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, good), 0);
+    assert_true(o.source.first == 0x7f000002 && o.source.count == 3);
+    const char *none[] = {"127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, none), 0);
+    assert_true(o.source.count == 0);
+    const char *v6[] = {"--source", "127.0.0.2", "[::1]:7000", NULL};
+    assert_int_equal(parse(&o, v6), -1);
+    const char *v6url[] = {"--source", "127.0.0.2", "http://[::1]:7000/", NULL};
+    assert_int_equal(parse(&o, v6url), -1);
+    const char *rev[] = {"--source", "127.0.0.4-127.0.0.2", "127.0.0.1:7000", NULL};
+    assert_int_equal(parse(&o, rev), -1);
+}
+
+/* Descriptor and port limits: what is done, and what the message names. */
+static void test_limits(void **state)
+{
+    char msg[640];
+    assert_int_equal(limits_fd_plan(100, 50, 200, 1 << 20), FD_FITS);
+    assert_int_equal(limits_fd_plan(200, 200, 200, 1 << 20), FD_FITS);
+    assert_int_equal(limits_fd_plan(201, 200, 200, 1 << 20), FD_RAISE);
+    assert_int_equal(limits_fd_plan(1 << 20, 20000, 20000, 1 << 20), FD_RAISE);
+    assert_int_equal(limits_fd_plan((1 << 20) + 1, 20000, 20000, 1 << 20), FD_NR_OPEN);
+    assert_int_equal(limits_fd_plan((1 << 20) + 1, 1 << 21, 1 << 21, 1 << 20), FD_FITS);
+    limits_fd_message(msg, sizeof(msg), FD_RAISE, 30001, 30035, 20000, 1 << 20);
+    assert_non_null(strstr(msg, "30035 file descriptors"));
+    assert_non_null(strstr(msg, "hard limit is 20000 (ulimit -n"));
+    assert_non_null(strstr(msg, "ulimit -Hn 30035"));
+    limits_fd_message(msg, sizeof(msg), FD_NR_OPEN, 2000000, 2000034, 20000, 1048576);
+    assert_non_null(strstr(msg, "fs.nr_open is 1048576"));
+    assert_non_null(strstr(msg, "sysctl -w fs.nr_open=2000034"));
+
+    assert_int_equal(limits_port_check(28232, 1, false, 32768, 60999, true, msg, sizeof(msg)), 0);
+    assert_int_equal(limits_port_check(28233, 1, false, 32768, 60999, true, msg, sizeof(msg)), -1);
+    assert_non_null(strstr(msg, "ip_local_port_range (32768-60999) has 28232"));
+    assert_non_null(strstr(msg, "--source 127.0.0.2-127.0.0.3"));
+    assert_int_equal(limits_port_check(1000000, 1, false, 32768, 60999, true, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "--source 127.0.0.2-127.0.0.37")); /* 36 addresses */
+    assert_int_equal(limits_port_check(1000000, 36, true, 32768, 60999, true, msg, sizeof(msg)),
+                     0);
+    assert_int_equal(limits_port_check(1000000, 35, true, 32768, 60999, true, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "each --source address"));
+    assert_int_equal(limits_port_check(100000, 1, false, 1024, 65535, false, msg, sizeof(msg)),
+                     -1);
+    assert_non_null(strstr(msg, "with 2 local addresses"));
+}
+
 /* Output paths are checked without creating anything. */
 static void test_outputs_not_created(void **state)
 {
@@ -196,15 +287,35 @@ static void test_progress_width(void **state)
             now.conns_up = big[i] % 2000001;
             hist_record(&now.hist, big[i] < (1ull << 39) ? big[i] : (1ull << 39));
             o.reconnect = (uint64_t)churn;
-            report_progress_line(line, sizeof(line), &o, 1e7 + 0.05 * (double)i, 0.5, &now,
-                                 &prev, false);
-            longest = strlen(line) > longest ? strlen(line) : longest;
-            if (strlen(line) > REPORT_LINE_MAX)
-                fail_msg("%zu columns: %s", strlen(line), line);
+            for (int ramp = 0; ramp < 2; ramp++) {
+                now.ramping = ramp;
+                now.idle_open = now.idle_connects = big[i] % 1000001;
+                report_progress_line(line, sizeof(line), &o, 1e7 + 0.05 * (double)i, 0.5, &now,
+                                     &prev, false);
+                longest = strlen(line) > longest ? strlen(line) : longest;
+                if (strlen(line) > REPORT_LINE_MAX)
+                    fail_msg("%zu columns: %s", strlen(line), line);
+            }
         }
     fprintf(stderr, "longest progress line: %zu columns\n", longest);
+    now.ramping = false;
     report_progress_line(line, sizeof(line), &o, 1.0, 1.0, &now, &prev, true);
     assert_non_null(strstr(line, "warm-up"));
+    /* while the idle connections open, their count in full */
+    totals_init(&now);
+    totals_init(&prev);
+    now.ramping = true;
+    now.idle_open = now.idle_connects = 340123;
+    report_progress_line(line, sizeof(line), &o, 7.0, 1.0, &now, &prev, false);
+    assert_non_null(strstr(line, "idle 340123/1000000"));
+    assert_non_null(strstr(line, "conn/s 340k"));
+    /* then with the busy ones in the connection count */
+    o.reconnect = 0;
+    now.ramping = false;
+    now.conns_up = 1000000;
+    now.idle_open = 1000000;
+    report_progress_line(line, sizeof(line), &o, 8.0, 1.0, &now, &prev, false);
+    assert_non_null(strstr(line, "conns 2.0M/2.0M"));
 }
 
 int main(void)
@@ -213,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_durations),       cmocka_unit_test(test_counts),
         cmocka_unit_test(test_targets),         cmocka_unit_test(test_options),
         cmocka_unit_test(test_outputs_not_created), cmocka_unit_test(test_progress_width),
+        cmocka_unit_test(test_source),          cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

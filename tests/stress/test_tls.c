@@ -72,6 +72,24 @@ static void test_echo_multi_record(void **state)
     assert_true(r.verify_failures == 0 && r.connect_errors == 0);
 }
 
+/* --idle over TLS: every idle connection completes its handshake during
+ * the ramp, holds (session tickets are no unasked bytes), and its check
+ * goes through TLS. */
+static void test_idle_tls(void **state)
+{
+    (void)state;
+    struct mux_child c;
+    char target[96];
+    start_py(&c, srv_cert, srv_key, NULL, target, sizeof(target));
+    const char *args[] = {"--tls", "--cacert", ca, "--idle", "40", "-c", "2", "-t", "2",
+                          "-n", fx_count("200", "20"), NULL};
+    struct res r = fx_stress(target, args);
+    fx_stop(&c);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.idle_open == 40 && r.idle_checked == 40 && r.idle_verified == 40);
+    assert_true(r.idle_lost == 0 && r.connect_errors == 0);
+}
+
 /* https:// by name, ALPN http/1.1 required by the server, bodies compared
  * with the file; then a new connection (full handshake) per request. */
 static void test_https_url(void **state)
@@ -257,6 +275,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_echo_multi_record),
+        cmocka_unit_test(test_idle_tls),
         cmocka_unit_test(test_https_url),
         cmocka_unit_test(test_refuses_untrusted),
         cmocka_unit_test(test_broken_handshakes),

@@ -1,9 +1,11 @@
 /* client.c - the event loop of one load thread: wait, dispatch, open-loop
  * pacing, one flush per connection per batch, housekeeping (reply and
- * connect timeouts, reconnects), and the run phases run -> drain -> done.
+ * connect timeouts, reconnects), and the run phases (client.h): run ->
+ * drain -> done, with --idle framed by the idle ramp and check (idle.c).
  * The drain is bounded (options_drain_grace() after -d or a signal,
- * --timeout after the last -n request), so a run always ends whatever the
- * server does. Connections live in conn_life.c, bytes move in conn_io.c. */
+ * --timeout after the last -n request), so are the ramp and the check, so a
+ * run always ends whatever the server does. Connections live in
+ * conn_life.c, bytes move in conn_io.c. */
 #include "client.h"
 
 #include <errno.h>
@@ -21,7 +23,9 @@
 #define HOUSE_NS (50 * NS_PER_MS) /* timeouts and retries checked this often */
 #define RBUF_SIZE (128 * 1024)
 
-static char go_marker; /* epoll data of the go eventfd (the stop one is NULL) */
+/* epoll data of the shared eventfds (the stop one is NULL); aligned, so
+ * never tagged like an idle connection's index (idle.h, IDLE_TAG) */
+static uint64_t go_marker, start_marker, check_marker;
 
 static void refill_all(struct sthread *th)
 {
@@ -41,20 +45,42 @@ void client_ref_ready(struct sthread *th)
     refill_all(th);
 }
 
-static void dispatch(struct sthread *th, struct epoll_event *ev)
+static void start_run(struct sthread *th);
+static void start_check(struct sthread *th);
+
+/* The shared eventfds stay readable once written, so each is unwatched
+ * when seen. true if ev was one of them. */
+static bool dispatch_marker(struct sthread *th, struct epoll_event *ev)
 {
-    struct sconn *c = ev->data.ptr;
-    if (!c) { /* the stop eventfd: stays readable, so stop watching it */
+    void *p = ev->data.ptr;
+    if (!p) {
         th->stop_seen = true;
         epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->stop_fd, NULL);
-        return;
-    }
-    if (ev->data.ptr == &go_marker) { /* the go eventfd, likewise */
+    } else if (p == &go_marker) {
         epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->go_fd, NULL);
         th->ref_seen = true;
         refill_all(th);
+    } else if (p == &start_marker) {
+        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->start_fd, NULL);
+        start_run(th);
+    } else if (p == &check_marker) {
+        epoll_ctl(th->epfd, EPOLL_CTL_DEL, th->check_fd, NULL);
+        start_check(th);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void dispatch(struct sthread *th, struct epoll_event *ev)
+{
+    if (ev->data.u64 & IDLE_TAG) {
+        idle_event(th, (uint32_t)(ev->data.u64 >> 1), ev->events);
         return;
     }
+    if (dispatch_marker(th, ev))
+        return;
+    struct sconn *c = ev->data.ptr;
     if (c->state == CS_CONNECTING) {
         conn_connect_done(th, c);
         return;
@@ -103,14 +129,15 @@ static void check_timeout(struct sthread *th, struct sconn *c)
 static void housekeep(struct sthread *th)
 {
     uint32_t dead = 0;
-    for (uint32_t i = 0; i < th->nall; i++) {
+    for (uint32_t i = 0; i < th->nbusy; i++) {
         struct sconn *c = &th->conns[i];
         check_timeout(th, c);
         if (c->state == CS_WAIT && th->phase == PH_RUN && th->budget != 0 &&
             c->retry_at <= th->now)
             conn_start(th, c);
-        dead += c->state == CS_DEAD && !c->idle;
+        dead += c->state == CS_DEAD;
     }
+    idle_housekeep(th);
     if (!th->ref_seen && proto_ready(th->proto))
         client_ref_ready(th);
     else if (!th->ref_seen)
@@ -122,10 +149,46 @@ static void housekeep(struct sthread *th)
     th->next_house = th->now + HOUSE_NS;
 }
 
+/* This thread reached a phase main waits for (ramp over, run over, done). */
+static void tell_main(struct sthread *th)
+{
+    uint64_t one = 1;
+    if (write(th->done_fd, &one, sizeof(one)) < 0)
+        perror("mux-stress: eventfd");
+}
+
+/* main released the run (start_fd): its times are set. */
+static void start_run(struct sthread *th)
+{
+    if (th->phase != PH_READY || !__atomic_load_n(&th->released, __ATOMIC_ACQUIRE))
+        return;
+    th->phase = PH_RUN;
+    th->ref_seen = proto_ready(th->proto);
+    for (uint32_t i = 0; i < th->nbusy; i++)
+        conn_start(th, &th->conns[i]);
+}
+
+/* main released the idle check (check_fd): every thread's run is over. */
+static void start_check(struct sthread *th)
+{
+    if (th->phase != PH_HOLD)
+        return;
+    th->phase = PH_CHECK;
+    if (idle_check_begin(th) < 0) {
+        fprintf(stderr, "mux-stress: idle check: out of memory\n");
+        stat_add(&th->st.idle_unverified, th->idle.n);
+        th->phase = PH_DONE;
+    }
+}
+
 /* Issuing stops at the end of -d, on a signal, or when the -n budget is
  * spent; then replies still owed get a bounded grace. */
 static void update_phase(struct sthread *th)
 {
+    if (th->phase == PH_RAMP && idle_ramp_done(th)) {
+        th->phase = PH_READY;
+        tell_main(th);
+    }
     if (th->phase == PH_RUN) {
         bool ended = th->stop_seen || th->now >= th->end_time;
         if (ended || th->budget == 0) {
@@ -137,7 +200,12 @@ static void update_phase(struct sthread *th)
             th->drain_deadline = d;
         }
     }
-    if (th->phase == PH_DRAIN && (th->inflight == 0 || th->now >= th->drain_deadline))
+    if (th->phase == PH_DRAIN && (th->inflight == 0 || th->now >= th->drain_deadline)) {
+        th->phase = th->phased ? PH_HOLD : PH_DONE;
+        if (th->phased)
+            tell_main(th);
+    }
+    if (th->phase == PH_CHECK && idle_check_done(th))
         th->phase = PH_DONE;
 }
 
@@ -150,6 +218,10 @@ static uint64_t next_deadline(const struct sthread *th)
         d = sched_next_time(&th->sched);
     if (th->phase == PH_DRAIN && th->drain_deadline < d)
         d = th->drain_deadline;
+    if (th->phase == PH_RAMP && idle_ramp_next(th) < d)
+        d = idle_ramp_next(th);
+    if (th->phase == PH_CHECK && th->idle.check_end < d)
+        d = th->idle.check_end;
     return d;
 }
 
@@ -185,6 +257,10 @@ static void run_loop(struct sthread *th)
             while ((k = sched_take(&th->sched, th->now)) >= 0)
                 conn_refill(th, &th->conns[k]);
         }
+        if (th->phase == PH_RAMP)
+            idle_ramp(th);
+        else if (th->phase == PH_CHECK)
+            idle_check_step(th);
         flush_dirty(th);
         if (th->now >= th->next_house)
             housekeep(th);
@@ -195,7 +271,7 @@ static void run_loop(struct sthread *th)
 /* The run is over: replies still owed now were never answered. */
 static void close_all(struct sthread *th)
 {
-    for (uint32_t i = 0; i < th->nall; i++) {
+    for (uint32_t i = 0; i < th->nbusy; i++) {
         struct sconn *c = &th->conns[i];
         uint32_t owed = c->state == CS_UP ? ring_sent(&c->ring) : 0;
         if (owed) {
@@ -205,6 +281,7 @@ static void close_all(struct sthread *th)
         conn_close_fd(th, c);
         c->state = CS_WAIT;
     }
+    idle_close_all(th);
 }
 
 void *client_run(void *arg)
@@ -214,15 +291,15 @@ void *client_run(void *arg)
         prctl(PR_SET_TIMERSLACK, 1000UL); /* 1 us: wake on the grid, not 50 us late */
     th->now = now_ns();
     th->next_house = th->now + HOUSE_NS;
-    th->ref_seen = proto_ready(th->proto);
-    for (uint32_t i = 0; i < th->nall; i++)
-        conn_start(th, &th->conns[i]);
+    th->phase = th->phased ? PH_RAMP : PH_READY;
+    if (!th->phased)
+        start_run(th); /* main set the times before it started the thread */
+    else
+        idle_ramp(th);
     flush_dirty(th);
     run_loop(th);
     close_all(th);
-    uint64_t one = 1;
-    if (write(th->done_fd, &one, sizeof(one)) < 0)
-        perror("mux-stress: eventfd");
+    tell_main(th);
     return NULL;
 }
 
@@ -240,11 +317,11 @@ static int watch(struct sthread *th, int fd, void *ptr)
     return epoll_ctl(th->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t first_id)
+int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t first_id,
+                uint64_t idle_before)
 {
     uint32_t cap = pow2_at_least(th->o->pipeline);
     th->nbusy = nbusy;
-    th->nall = nbusy + nidle;
     th->budget = UINT64_MAX;
     th->end_time = UINT64_MAX;
     th->rbuf_size = RBUF_SIZE;
@@ -252,28 +329,30 @@ int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t fir
     th->grace_ns = (uint64_t)(options_drain_grace(th->o) * 1e9);
     hist_init(&th->hist);
     hist_init(&th->conn_hist);
-    th->conns = calloc(th->nall ? th->nall : 1, sizeof(*th->conns));
-    th->slots = calloc((size_t)(th->nall ? th->nall : 1) * cap, sizeof(*th->slots));
-    th->dirty = calloc(th->nall ? th->nall : 1, sizeof(*th->dirty));
+    th->conns = calloc(nbusy ? nbusy : 1, sizeof(*th->conns));
+    th->slots = calloc((size_t)(nbusy ? nbusy : 1) * cap, sizeof(*th->slots));
+    th->dirty = calloc(nbusy ? nbusy : 1, sizeof(*th->dirty));
     th->rbuf = malloc(th->rbuf_size);
     th->wbuf = th->o->tls ? malloc(STLS_RECORD) : NULL;
     th->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (!th->conns || !th->slots || !th->dirty || !th->rbuf || th->epfd < 0 ||
-        (th->o->tls && !th->wbuf))
+        (th->o->tls && !th->wbuf) || idle_init(th, nidle, first_id + nbusy, idle_before) < 0)
         return -1;
-    for (uint32_t i = 0; i < th->nall; i++) {
+    for (uint32_t i = 0; i < nbusy; i++) {
         struct sconn *c = &th->conns[i];
         c->fd = -1;
         c->state = CS_WAIT;
         c->id = first_id + i;
         c->index = i;
-        c->idle = i >= nbusy;
         c->ring.slot = th->slots + (size_t)i * cap;
         c->ring.mask = cap - 1;
         c->rx.conn = c->id;
         proto_rx_reset(&c->rx);
     }
     if (watch(th, th->stop_fd, NULL) < 0)
+        return -1;
+    if (th->phased &&
+        (watch(th, th->start_fd, &start_marker) < 0 || watch(th, th->check_fd, &check_marker) < 0))
         return -1;
     return proto_ready(th->proto) ? 0 : watch(th, th->go_fd, &go_marker);
 }
@@ -287,4 +366,5 @@ void client_free(struct sthread *th)
     free(th->dirty);
     free(th->rbuf);
     free(th->wbuf);
+    idle_free(th);
 }

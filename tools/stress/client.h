@@ -5,7 +5,7 @@
  *
  * client.c runs the loop (wait, dispatch, pace, flush, housekeeping) and the
  * run phases; conn_life.c connects, ends and reopens connections; conn_io.c
- * moves and verifies bytes. */
+ * moves and verifies bytes; idle.c holds the --idle connections. */
 #ifndef STRESS_CLIENT_H
 #define STRESS_CLIENT_H
 
@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "hist.h"
+#include "idle.h"
 #include "options.h"
 #include "proto.h"
 #include "reqring.h"
@@ -37,6 +38,14 @@ struct tstats {
     uint64_t connects;        /* connections established while measuring */
     uint64_t conns_up;        /* gauge: connections established now */
     uint64_t last_done;       /* ns of the last measured reply */
+    /* --idle (idle.c) */
+    uint64_t idle_open;       /* gauge: idle connections open now */
+    uint64_t idle_connects;   /* idle connections established */
+    uint64_t idle_gave_up;    /* idle connections never established (IDLE_TRIES failed) */
+    uint64_t idle_lost;       /* closed or reset by the server, or sent bytes unasked */
+    uint64_t idle_checked;    /* check requests sent */
+    uint64_t idle_verified;   /* checks answered and verified */
+    uint64_t idle_unverified; /* sampled, but not checked within the bound */
 };
 
 /* Why a connection ended; decides what is counted and how it reopens. */
@@ -60,7 +69,6 @@ struct sconn {
     int fd;
     uint8_t state;     /* enum conn_state */
     uint8_t fails;     /* consecutive connect failures */
-    bool idle;         /* --idle: connects and holds, never sends */
     bool dirty;        /* on the thread's flush list */
     bool want_out;     /* EPOLLOUT registered */
     bool got_reply;    /* a reply completed on the current connection */
@@ -80,7 +88,18 @@ struct sconn {
     struct proto_rx rx;
 };
 
-enum thread_phase { PH_RUN, PH_DRAIN, PH_DONE };
+/* With --idle: ramp -> ready -> run -> drain -> hold -> check -> done, the
+ * main thread releasing `ready` (start_fd) and `hold` (check_fd) once every
+ * thread got there. Without: run -> drain -> done. */
+enum thread_phase {
+    PH_RAMP,  /* opening the idle connections */
+    PH_READY, /* idle connections open: waiting for start_fd */
+    PH_RUN,
+    PH_DRAIN,
+    PH_HOLD,  /* run over: waiting for check_fd */
+    PH_CHECK, /* checking the idle connections */
+    PH_DONE,
+};
 
 struct sthread {
     uint32_t id;
@@ -91,9 +110,13 @@ struct sthread {
     int epfd;
     int stop_fd;         /* shared eventfd: main asks every thread to stop */
     int go_fd;           /* shared eventfd: the http reference body is ready */
-    int done_fd;         /* shared eventfd: this thread tells main it ended */
-    struct sconn *conns; /* nbusy busy connections, then the idle ones */
-    uint32_t nbusy, nall;
+    int done_fd;         /* shared eventfd: this thread tells main a phase ended */
+    int start_fd;        /* shared eventfd: main starts the run (after the ramp) */
+    int check_fd;        /* shared eventfd: main starts the idle check */
+    int released;        /* atomic: main has set the run's times (start_fd) */
+    bool phased;         /* --idle: the ramp/hold/check phases exist */
+    struct sconn *conns; /* the nbusy busy connections */
+    uint32_t nbusy;
     struct req *slots; /* ring storage of all connections */
     uint32_t *dirty;   /* connections with bytes to flush this batch */
     uint32_t ndirty;
@@ -117,13 +140,16 @@ struct sthread {
     struct tstats st;
     struct hist hist;      /* reply latency, measured requests */
     struct hist conn_hist; /* connect latency, measured connects */
+    struct idle_set idle;  /* the --idle connections */
     pthread_t tid;
     char fatal[160]; /* set if the thread could not run at all */
 };
 
 /* Prepares thread th for `nbusy` busy and `nidle` idle connections whose run
- * ids start at first_id. Allocates everything the run will need. 0 or -1. */
-int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t first_id);
+ * ids start at first_id (busy first); idle_before = idle connections of the
+ * threads before. Allocates everything the run will need. 0 or -1. */
+int client_init(struct sthread *th, uint32_t nbusy, uint32_t nidle, uint32_t first_id,
+                uint64_t idle_before);
 
 /* Thread entry: runs until the phase is PH_DONE, then writes done_fd. */
 void *client_run(void *th);
@@ -131,8 +157,11 @@ void *client_run(void *th);
 /* Frees what client_init allocated (after the thread was joined). */
 void client_free(struct sthread *th);
 
-/* Print budget for failure messages, shared by all threads. */
-bool client_may_report(void);
+/* Print budgets for failure messages, shared by all threads. */
+bool client_may_report(void);      /* verification failures */
+bool client_may_report_loss(void); /* connections lost */
+/* Counts nothing; prints "connect to TARGET: why" within its budget. */
+void client_report_connect_error(struct sthread *th, const char *why);
 
 /* --- conn_io.c (used by client.c) --- */
 void conn_refill(struct sthread *th, struct sconn *c);

@@ -21,7 +21,7 @@
 /* May connection c issue one more request due at t? Charges the -n budget. */
 static bool may_issue(struct sthread *th, struct sconn *c, uint64_t t)
 {
-    if (th->phase != PH_RUN || c->state != CS_UP || c->idle || c->rx.closing)
+    if (th->phase != PH_RUN || c->state != CS_UP || c->rx.closing)
         return false;
     if (ring_outstanding(&c->ring) >= th->o->pipeline) /* ring capacity >= pipeline */
         return false;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "source.h"
 #include "tls.h"
 
 #define RETRY_BASE_NS (50 * NS_PER_MS) /* back-off: 50 ms doubling ... */
@@ -40,6 +41,17 @@ static int reports_left = 10; /* verification failure messages */
 bool client_may_report(void)
 {
     return take_report(&reports_left);
+}
+
+bool client_may_report_loss(void)
+{
+    return take_report(&loss_reports_left);
+}
+
+void client_report_connect_error(struct sthread *th, const char *why)
+{
+    if (take_report(&connect_reports_left))
+        fprintf(stderr, "mux-stress: connect to %s: %s\n", th->o->target, why);
 }
 
 static void epoll_set(struct sthread *th, struct sconn *c, int op, uint32_t events)
@@ -88,8 +100,7 @@ static void failed_as(struct sthread *th, struct sconn *c, const char *why)
 {
     conn_close_fd(th, c);
     stat_add(&th->st.connect_errors, 1);
-    if (take_report(&connect_reports_left))
-        fprintf(stderr, "mux-stress: connect to %s: %s\n", th->o->target, why);
+    client_report_connect_error(th, why);
     back_off(th, c);
 }
 
@@ -170,6 +181,10 @@ void conn_start(struct sthread *th, struct sconn *c)
     c->fd = fd;
     c->since = th->now;
     c->connect_t = now_ns();
+    if (source_bind(fd, &th->o->source, c->id) < 0) {
+        connect_failed(th, c, errno);
+        return;
+    }
     int rc = connect(fd, th->addr, th->addrlen);
     if (rc < 0 && errno != EINPROGRESS) {
         connect_failed(th, c, errno);
@@ -229,7 +244,7 @@ static void count_end(struct sthread *th, struct sconn *c, enum conn_end why)
         stat_add(&th->st.closed, 1);
     if ((why == END_RESET || why == END_CLOSED) && sent > 0) {
         stat_add(&th->st.lost, sent);
-        if (take_report(&loss_reports_left))
+        if (client_may_report_loss())
             fprintf(stderr, "mux-stress: connection %u %s with %u request%s unanswered\n", c->id,
                     what, sent, sent == 1 ? "" : "s");
     }

@@ -1,7 +1,11 @@
 /* main.c - mux-stress: parse the command line, split the connections over T
  * load threads (client.c), supervise them once a second (progress line, CSV)
  * and on SIGINT/SIGTERM, then merge their counters and histograms, report,
- * and turn the verification result into the exit status (0 / 1 / 2). */
+ * and turn the verification result into the exit status (0 / 1 / 2).
+ * With --idle the threads first open their idle connections; main starts
+ * the measured run once every thread has (so -d and --warmup count from
+ * then), and the idle check once every thread's run is over. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 #include "addr.h"
 #include "client.h"
 #include "clock.h"
+#include "capacity.h"
 #include "report.h"
 #include "tls.h"
 
@@ -26,32 +31,38 @@ struct run {
     struct proto proto;
     struct sthread *th;
     uint32_t nth;
-    int stop_fd, done_fd, sig_fd, go_fd;
-    uint64_t t0;            /* threads start */
-    uint64_t measure_start; /* t0 + warm-up */
+    int stop_fd, done_fd, sig_fd, go_fd, start_fd, check_fd;
+    bool phased;            /* --idle: ramp, run, check (client.h) */
+    uint64_t t_launch;      /* threads start */
+    uint64_t t0;            /* the run starts: t_launch, or the end of the idle ramp */
+    uint64_t measure_start; /* t0 + warm-up; UINT64_MAX during the ramp */
     uint64_t t_stop;        /* signal received, 0 if none */
     uint64_t t_finish;      /* all threads done */
+    uint64_t t_run_end;     /* --idle: every thread's run is over, the check starts */
     FILE *csv;
     char csv_tmp[64]; /* temporary CSV behind --plot without --csv */
 };
 
-/* Makes room for every connection, or explains the limit. 0 or -1. */
-static int fd_limit(const struct stress_opts *o)
+/* --source needs an IPv4 target (a name may have resolved to IPv6) and
+ * addresses this host can bind. 0 or -1 (usage error). */
+static int check_source(const struct run *r)
 {
-    struct rlimit rl;
-    rlim_t need = (rlim_t)o->conns + o->idle + 2 * o->threads + 32;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+    if (!r->o.source.count)
         return 0;
-    rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur >= need)
-        return 0;
-    fprintf(stderr,
-            "mux-stress: %llu connections need about %llu file descriptors, but the "
-            "limit is %llu (ulimit -n)\n",
-            (unsigned long long)o->conns + o->idle, (unsigned long long)need,
-            (unsigned long long)rl.rlim_cur);
-    return -1;
+    if (r->addr.ss_family != AF_INET) {
+        fprintf(stderr,
+                "mux-stress: --source '%s': IPv4 source addresses cannot reach %s (it resolved "
+                "to IPv6)\n",
+                r->o.source_arg, r->o.target);
+        return -1;
+    }
+    return source_check(&r->o.source);
+}
+
+static bool is_loopback4(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    return ss->ss_family == AF_INET && (ntohl(in->sin_addr.s_addr) >> 24) == 127;
 }
 
 static uint64_t share(uint64_t total, uint32_t parts, uint32_t i)
@@ -59,8 +70,10 @@ static uint64_t share(uint64_t total, uint32_t parts, uint32_t i)
     return total / parts + (i < total % parts);
 }
 
-/* Configures thread i; *busy_before counts busy connections of threads < i. */
-static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32_t *id)
+/* Configures thread i; *busy_before and *idle_before count the busy and idle
+ * connections of threads < i. */
+static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32_t *idle_before,
+                        uint32_t *id)
 {
     struct sthread *th = &r->th[i];
     const struct stress_opts *o = &r->o;
@@ -74,25 +87,50 @@ static int setup_thread(struct run *r, uint32_t i, uint32_t *busy_before, uint32
     th->stop_fd = r->stop_fd;
     th->done_fd = r->done_fd;
     th->go_fd = r->go_fd;
+    th->start_fd = r->start_fd;
+    th->check_fd = r->check_fd;
+    th->phased = r->phased;
     th->epfd = -1;
-    if (client_init(th, busy, idle, *id) < 0) {
+    if (client_init(th, busy, idle, *id, *idle_before) < 0) {
         fprintf(stderr, "mux-stress: thread %u: %s\n", i, strerror(errno));
         return -1;
     }
-    th->measure_start = r->measure_start;
-    if (o->duration > 0)
-        th->end_time = r->measure_start + (uint64_t)(o->duration * 1e9);
+    th->measure_start = UINT64_MAX;
     if (o->requests) { /* this thread's part of -n, in proportion to its connections */
         unsigned __int128 n = o->requests;
         th->budget = (uint64_t)(n * (*busy_before + busy) / o->conns - n * *busy_before / o->conns);
     }
-    if (o->rate > 0) {
-        th->open_loop = true;
-        sched_init(&th->sched, r->t0, o->rate / o->conns, busy);
-    }
+    th->open_loop = o->rate > 0 && busy > 0;
     *busy_before += busy;
+    *idle_before += idle;
     *id += busy + idle;
     return 0;
+}
+
+/* The run starts at t0: the times every thread measures by, published with
+ * a release store before the thread may look at them (start_fd, or before
+ * the thread exists). */
+static void release_run(struct run *r, uint64_t t0)
+{
+    const struct stress_opts *o = &r->o;
+    r->t0 = t0;
+    r->measure_start = t0 + (uint64_t)(o->warmup * 1e9);
+    for (uint32_t i = 0; i < r->nth; i++) {
+        struct sthread *th = &r->th[i];
+        th->measure_start = r->measure_start;
+        if (o->duration > 0)
+            th->end_time = r->measure_start + (uint64_t)(o->duration * 1e9);
+        if (th->open_loop)
+            sched_init(&th->sched, t0, o->rate / o->conns, th->nbusy);
+        __atomic_store_n(&th->released, 1, __ATOMIC_RELEASE);
+    }
+}
+
+static void wake_threads(int fd)
+{
+    uint64_t one = 1;
+    if (write(fd, &one, sizeof(one)) < 0)
+        perror("mux-stress: eventfd");
 }
 
 static void snapshot(const struct run *r, struct totals *t)
@@ -113,12 +151,21 @@ static void snapshot(const struct run *r, struct totals *t)
         t->lost_at_end += stat_get(&s->lost_at_end);
         t->connects += stat_get(&s->connects);
         t->conns_up += stat_get(&s->conns_up);
+        t->idle_open += stat_get(&s->idle_open);
+        t->idle_connects += stat_get(&s->idle_connects);
+        t->idle_gave_up += stat_get(&s->idle_gave_up);
+        t->idle_lost += stat_get(&s->idle_lost);
+        t->idle_checked += stat_get(&s->idle_checked);
+        t->idle_verified += stat_get(&s->idle_verified);
+        t->idle_unverified += stat_get(&s->idle_unverified);
         uint64_t last = stat_get(&s->last_done);
         if (last > t->last_done)
             t->last_done = last;
         hist_merge(&t->hist, &r->th[i].hist);
         hist_merge(&t->conn_hist, &r->th[i].conn_hist);
+        hist_merge(&t->idle_hist, &r->th[i].idle.conn_hist);
     }
+    t->ramping = r->phased && r->measure_start == UINT64_MAX;
 }
 
 static int open_csv(struct run *r)
@@ -145,8 +192,9 @@ static void tick(struct run *r, uint64_t now, uint64_t *last, struct totals **cu
                  struct totals **prev, bool show)
 {
     snapshot(r, *cur);
-    double elapsed = (double)(now - r->t0) / 1e9, interval = (double)(now - *last) / 1e9;
-    bool warm = now < r->measure_start + NS_PER_SEC / 10; /* < 0.1 s measured: no rates yet */
+    double elapsed = (double)(now - r->t_launch) / 1e9, interval = (double)(now - *last) / 1e9;
+    bool warm = r->measure_start == UINT64_MAX ||
+                now < r->measure_start + NS_PER_SEC / 10; /* < 0.1 s measured: no rates yet */
     if (show)
         report_progress(stderr, &r->o, elapsed, interval, *cur, *prev, warm);
     if (r->csv && !warm && interval > 0.01)
@@ -157,14 +205,30 @@ static void tick(struct run *r, uint64_t now, uint64_t *last, struct totals **cu
     *last = now;
 }
 
+/* Threads report each phase end on done_fd (client.h): with --idle the
+ * ramp (start the run), the run (start the check), then the end. */
+static void on_reports(struct run *r, uint32_t reports)
+{
+    if (!r->phased)
+        return;
+    if (reports >= r->nth && r->measure_start == UINT64_MAX) {
+        release_run(r, now_ns());
+        wake_threads(r->start_fd);
+    }
+    if (reports >= 2 * r->nth && !r->t_run_end) {
+        r->t_run_end = now_ns();
+        wake_threads(r->check_fd);
+    }
+}
+
 /* Waits for every thread to finish, ticking once a second. */
 static int supervise(struct run *r, struct totals **cur, struct totals **prev)
 {
     bool show = !r->o.quiet && isatty(STDERR_FILENO);
-    uint64_t last = r->t0, next = r->t0 + NS_PER_SEC;
-    uint32_t done = 0;
+    uint64_t last = r->t_launch, next = r->t_launch + NS_PER_SEC;
+    uint32_t done = 0, want = r->phased ? 3 * r->nth : r->nth;
     totals_init(*prev);
-    while (done < r->nth) {
+    while (done < want) {
         uint64_t now = now_ns();
         int ms = now >= next ? 0 : (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
         struct pollfd p[2] = {{.fd = r->sig_fd, .events = POLLIN},
@@ -183,10 +247,12 @@ static int supervise(struct run *r, struct totals **cur, struct totals **prev)
                 return -1;
         }
         uint64_t n;
-        if ((p[1].revents & POLLIN) && read(r->done_fd, &n, sizeof(n)) == sizeof(n))
+        if ((p[1].revents & POLLIN) && read(r->done_fd, &n, sizeof(n)) == sizeof(n)) {
             done += (uint32_t)n;
+            on_reports(r, done);
+        }
         now = now_ns();
-        if (now >= next || done == r->nth) {
+        if (now >= next || done == want) {
             if (now >= next || (r->csv && now - last > 10 * NS_PER_MS))
                 tick(r, now, &last, cur, prev, show && now >= next);
             next = next + NS_PER_SEC > now ? next + NS_PER_SEC : now + NS_PER_SEC;
@@ -211,8 +277,15 @@ static void result_of(const struct run *r, const struct totals *t, struct result
         end = t->last_done ? t->last_done : r->t_finish;
     }
     res->elapsed = end > r->measure_start ? (double)(end - r->measure_start) / 1e9 : 0;
+    if (r->phased) {
+        res->ramp_s = (double)(r->t0 - r->t_launch) / 1e9;
+        res->check_s = (double)(r->t_finish - r->t_run_end) / 1e9;
+    }
+    for (uint32_t i = 0; i < r->nth; i++)
+        res->idle_bytes += r->th[i].idle.bytes;
+    res->idle_record = (unsigned)(sizeof(struct iconn) + (r->o.tls ? sizeof(void *) : 0));
     struct rusage ru;
-    double wall = (double)(r->t_finish - r->t0) / 1e9;
+    double wall = (double)(r->t_finish - r->t_launch) / 1e9;
     if (getrusage(RUSAGE_SELF, &ru) == 0 && wall > 0)
         res->cpu_percent = 100.0 *
                            ((double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
@@ -250,10 +323,14 @@ static int finish(struct run *r, struct totals *t)
 
 static int start_threads(struct run *r)
 {
-    uint32_t before = 0, id = 0, started = 0;
+    uint32_t before = 0, idle_before = 0, id = 0, started = 0;
     int rc = 0;
     for (uint32_t i = 0; i < r->nth && rc == 0; i++)
-        rc = setup_thread(r, i, &before, &id);
+        rc = setup_thread(r, i, &before, &idle_before, &id);
+    r->t_launch = now_ns();
+    r->measure_start = UINT64_MAX;
+    if (rc == 0 && !r->phased)
+        release_run(r, r->t_launch);
     for (uint32_t i = 0; i < r->nth && rc == 0; i++) {
         if ((errno = pthread_create(&r->th[i].tid, NULL, client_run, &r->th[i])) != 0) {
             perror("mux-stress: pthread_create");
@@ -283,15 +360,16 @@ static int run(struct run *r)
     r->stop_fd = eventfd(0, EFD_CLOEXEC);
     r->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     r->go_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->start_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->check_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->phased = r->o.idle > 0;
     r->th = calloc(r->nth, sizeof(*r->th));
     struct totals *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
     int rc = 1;
-    if (r->sig_fd < 0 || r->stop_fd < 0 || r->done_fd < 0 || r->go_fd < 0 || !r->th || !a ||
-        !b) {
+    if (r->sig_fd < 0 || r->stop_fd < 0 || r->done_fd < 0 || r->go_fd < 0 || r->start_fd < 0 ||
+        r->check_fd < 0 || !r->th || !a || !b) {
         perror("mux-stress: setup");
     } else if (open_csv(r) == 0) {
-        r->t0 = now_ns();
-        r->measure_start = r->t0 + (uint64_t)(r->o.warmup * 1e9);
         if (start_threads(r) == 0) {
             if (supervise(r, &a, &b) < 0)
                 _exit(1); /* second signal: leave without waiting for threads */
@@ -311,6 +389,8 @@ static int run(struct run *r)
     close(r->stop_fd);
     close(r->done_fd);
     close(r->go_fd);
+    close(r->start_fd);
+    close(r->check_fd);
     return rc;
 }
 
@@ -321,7 +401,8 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
-    if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || fd_limit(&r.o) < 0)
+    if (addr_resolve(&r.o, &r.addr, &r.addrlen) < 0 || check_source(&r) < 0 ||
+        limits_apply(&r.o, is_loopback4(&r.addr)) < 0)
         return 2;
     if (r.o.tls && stls_init(&r.o) < 0)
         return 2; /* e.g. a --cacert file that holds no certificate */

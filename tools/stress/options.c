@@ -19,6 +19,9 @@
 
 #define STRESS_VERSION "0.2.0"
 #define DRAIN_GRACE_MAX 1.0 /* seconds after -d for replies still owed */
+#define CONNECT_RATE_DEFAULT 50000
+#define IDLE_SAMPLE_PCT 1.0 /* --idle-verify default above IDLE_DEFAULT_ALL idle */
+#define IDLE_ALL 10000      /* (= idle.h IDLE_DEFAULT_ALL) */
 
 enum {
     OPT_PROTO = 256,
@@ -35,7 +38,10 @@ enum {
     OPT_ALLOW,
     OPT_TLS,
     OPT_INSECURE,
-    OPT_CACERT
+    OPT_CACERT,
+    OPT_SOURCE,
+    OPT_CONNECT_RATE,
+    OPT_IDLE_VERIFY
 };
 
 static const struct option long_opts[] = {
@@ -57,6 +63,9 @@ static const struct option long_opts[] = {
     {"tls", no_argument, NULL, OPT_TLS},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"cacert", required_argument, NULL, OPT_CACERT},
+    {"source", required_argument, NULL, OPT_SOURCE},
+    {"connect-rate", required_argument, NULL, OPT_CONNECT_RATE},
+    {"idle-verify", required_argument, NULL, OPT_IDLE_VERIFY},
     {"json", required_argument, NULL, OPT_JSON},
     {"csv", required_argument, NULL, OPT_CSV},
     {"plot", required_argument, NULL, OPT_PLOT},
@@ -84,7 +93,14 @@ static void usage(FILE *f)
         "                  (with -d: whichever ends first)\n"
         "  --rate N        open loop: N requests/s in total on a fixed schedule;\n"
         "                  latency counts from the intended send time\n"
-        "  --idle N        extra idle connections held open during the run\n"
+        "  --idle N        extra connections, opened before the run and held open and\n"
+        "                  silent during it, then checked with one request each\n"
+        "  --connect-rate N  idle connects per second in total (default 50k)\n"
+        "  --idle-verify PCT  check this percentage of the idle connections after the\n"
+        "                  run (default: all up to 10k idle, else 1)\n"
+        "  --source A|A-B  bind outgoing connections to the local IPv4 address A, or\n"
+        "                  round-robin to the addresses A to B (127.0.0.2-127.0.0.41):\n"
+        "                  each address has its own ephemeral ports\n"
         "  --warmup TIME   run this long first without measuring\n"
         "  --timeout TIME  a reply missing for this long is a failure (default 5s)\n"
         "  --reconnect N   close and reopen each connection after N requests\n"
@@ -163,6 +179,24 @@ static int duration_opt(const char *opt, const char *s, double min, double *out)
     return 0;
 }
 
+/* A percentage 0..100, "5", "0.5" or "5%", in parts per million. */
+static int percent_opt(const char *opt, const char *s, uint32_t *ppm)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    double v;
+    if (n > 0 && s[n - 1] == '%')
+        n--;
+    if (n == 0 || n >= sizeof(buf))
+        return bad(opt, s, "expected a percentage from 0 to 100, e.g. 1 or 0.5");
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (parse_metric(buf, &v) < 0 || strpbrk(buf, "kKmMgG") || v > 100)
+        return bad(opt, s, "expected a percentage from 0 to 100, e.g. 1 or 0.5");
+    *ppm = (uint32_t)(v * 10000 + 0.5);
+    return 0;
+}
+
 static void defaults(struct stress_opts *o)
 {
     memset(o, 0, sizeof(*o));
@@ -173,6 +207,7 @@ static void defaults(struct stress_opts *o)
     o->pipeline = 1;
     o->timeout = 5;
     o->path = "/";
+    o->connect_rate = CONNECT_RATE_DEFAULT;
 }
 
 static int parse_proto(struct stress_opts *o, const char *s)
@@ -217,6 +252,14 @@ static int parse_one(struct stress_opts *o, struct given *g, int ch, const char 
         return 0;
     case OPT_IDLE:
         return count32("--idle", a, 0, 1000000, &o->idle);
+    case OPT_CONNECT_RATE:
+        if (parse_metric(a, &o->connect_rate) < 0 || o->connect_rate < 1 ||
+            o->connect_rate > 1e7)
+            return bad("--connect-rate", a, "expected connects per second from 1 to 10m, e.g. 20k");
+        return 0;
+    case OPT_IDLE_VERIFY:
+        o->idle_verify_given = true;
+        return percent_opt("--idle-verify", a, &o->idle_verify_ppm);
     case OPT_WARMUP:
         return duration_opt("--warmup", a, 0, &o->warmup);
     case OPT_TIMEOUT:
@@ -235,6 +278,11 @@ static int parse_one(struct stress_opts *o, struct given *g, int ch, const char 
     case OPT_CACERT:
         o->cacert = a;
         return 0;
+    case OPT_SOURCE: {
+        const char *why;
+        o->source_arg = a;
+        return source_parse(a, &o->source, &why) < 0 ? bad("--source", a, why) : 0;
+    }
     case OPT_PATH:
         if (!target_path_ok(a))
             return bad("--path", a, "expected /path without blanks, control characters or #");
@@ -350,6 +398,9 @@ static int check_combination(const struct stress_opts *o)
         return bad("--cacert", o->cacert, "contradicts --insecure");
     if (o->cacert && access(o->cacert, R_OK) < 0)
         return bad("--cacert", o->cacert, strerror(errno));
+    if (o->source.count && strchr(o->host, ':'))
+        return bad("--source", o->source_arg,
+                   "IPv4 source addresses cannot reach the IPv6 target");
     if (o->tls && !stls_available())
         return bad("--tls", o->target, "this mux-stress was built without OpenSSL");
     return check_outputs(o);
@@ -383,8 +434,10 @@ int options_parse(struct stress_opts *o, int argc, char **argv)
         return -1;
     if (o->duration == 0 && o->requests == 0)
         o->duration = 10;
-    if (o->threads > o->conns)
-        o->threads = o->conns;
+    if (o->threads > o->conns + o->idle)
+        o->threads = o->conns + o->idle;
+    if (!o->idle_verify_given)
+        o->idle_verify_ppm = (uint32_t)((o->idle > IDLE_ALL ? IDLE_SAMPLE_PCT : 100.0) * 10000);
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "source.h"
 #include "target.h"
 
 enum proto_kind { PROTO_ECHO, PROTO_UPPER, PROTO_HTTP };
@@ -24,7 +25,10 @@ struct stress_opts {
     double duration;     /* -d seconds; 0 = not given */
     uint64_t requests;   /* -n; 0 = not given */
     double rate;         /* --rate, total requests/s; 0 = closed loop */
-    uint32_t idle;       /* --idle extra connections that never send */
+    uint32_t idle;       /* --idle extra connections, silent until their check */
+    double connect_rate; /* --connect-rate: idle connects per second, all threads */
+    uint32_t idle_verify_ppm; /* --idle-verify PCT in parts per million */
+    bool idle_verify_given;   /* --idle-verify was on the command line */
     double warmup;       /* --warmup seconds, not measured */
     double timeout;      /* --timeout seconds a reply may take */
     uint64_t reconnect;  /* --reconnect N: reopen after N requests; 0 = never */
@@ -38,6 +42,8 @@ struct stress_opts {
     const char *csv;         /* --csv FILE */
     const char *plot;        /* --plot FILE.png|FILE.svg */
     bool quiet;              /* -q */
+    struct source_range source; /* --source: local addresses, round-robin */
+    const char *source_arg;     /* --source as given */
     char path_buf[TARGET_PATH_MAX];
 };
 

@@ -13,6 +13,17 @@ void totals_init(struct totals *t)
     memset(t, 0, sizeof(*t));
     hist_init(&t->hist);
     hist_init(&t->conn_hist);
+    hist_init(&t->idle_hist);
+}
+
+uint64_t report_lost(const struct totals *t)
+{
+    return t->lost + t->idle_lost;
+}
+
+double report_idle_bytes_per_conn(const struct result *r)
+{
+    return r->o->idle ? (double)r->idle_bytes / r->o->idle : 0;
 }
 
 static double us(uint64_t ns)
@@ -51,7 +62,8 @@ static const char *compact(char *buf, size_t size, double v)
 
 static uint64_t error_events(const struct totals *t)
 {
-    return t->verify_failures + t->lost + t->connect_errors + t->resets + t->closed;
+    return t->verify_failures + report_lost(t) + t->connect_errors + t->resets + t->closed +
+           t->idle_unverified;
 }
 
 /* Appends to buf at *len, never past size. */
@@ -76,11 +88,19 @@ void report_progress_line(char *buf, size_t size, const struct stress_opts *o, d
     buf[0] = '\0';
     snprintf(a, sizeof(a), elapsed < 9999.95 ? "%.1fs" : "%.0fs", elapsed);
     put(buf, size, &len, "%7s", a);
+    if (now->ramping) { /* opening the idle connections: their count in full */
+        put(buf, size, &len, "  idle %llu/%u  conn/s %s  errors %s",
+            (unsigned long long)now->idle_open, o->idle,
+            compact(a, sizeof(a), (double)(now->idle_connects - prev->idle_connects) / dt),
+            compact(b, sizeof(b), (double)error_events(now)));
+        return;
+    }
     if (o->reconnect) /* churn: the rate of new connections says more than a gauge */
         put(buf, size, &len, "  conn/s %s",
             compact(a, sizeof(a), (double)(now->connects - prev->connects) / dt));
     else
-        put(buf, size, &len, "  conns %s/%s", compact(a, sizeof(a), (double)now->conns_up),
+        put(buf, size, &len, "  conns %s/%s",
+            compact(a, sizeof(a), (double)(now->conns_up + now->idle_open)),
             compact(b, sizeof(b), (double)o->conns + o->idle));
     if (warmup)
         put(buf, size, &len, "  warm-up");
@@ -128,9 +148,10 @@ void report_csv_row(FILE *f, double elapsed, double interval, const struct total
             elapsed, (unsigned long long)req, (double)req / interval, (double)rx / interval,
             us(hist_percentile(d, 0.5)), us(hist_percentile(d, 0.9)), us(hist_percentile(d, 0.99)),
             us(hist_percentile(d, 0.999)), us(d->total ? d->max : 0),
-            (unsigned long long)now->conns_up, (unsigned long long)now->verify_failures,
-            (unsigned long long)now->connect_errors, (unsigned long long)now->resets,
-            (unsigned long long)now->lost, (double)(now->connects - prev->connects) / interval);
+            (unsigned long long)(now->conns_up + now->idle_open),
+            (unsigned long long)now->verify_failures, (unsigned long long)now->connect_errors,
+            (unsigned long long)now->resets, (unsigned long long)report_lost(now),
+            (double)(now->connects - prev->connects) / interval);
     fflush(f);
     free(d);
 }
@@ -162,6 +183,12 @@ int report_verdict(const struct result *r, char *why, size_t size)
     if (!allow && t->closed)
         put(why, size, &len, "; %llu connection%s closed by the server with replies owed",
             (unsigned long long)t->closed, s_if(t->closed));
+    if (!allow && t->idle_lost)
+        put(why, size, &len, "; %llu idle connection%s lost (closed or reset by the server)",
+            (unsigned long long)t->idle_lost, s_if(t->idle_lost));
+    if (t->idle_unverified)
+        put(why, size, &len, "; %llu idle connection%s not checked within the time bound",
+            (unsigned long long)t->idle_unverified, s_if(t->idle_unverified));
     if (!allow && t->connect_errors)
         put(why, size, &len, "; %llu connect error%s", (unsigned long long)t->connect_errors,
             s_if(t->connect_errors));
@@ -210,6 +237,30 @@ static void summary_latency(FILE *f, const char *label, const struct hist *h, bo
     fputc('\n', f);
 }
 
+/* --idle: how they were opened, what they cost, how they were checked. */
+static void summary_idle(FILE *f, const struct result *r)
+{
+    const struct stress_opts *o = r->o;
+    const struct totals *t = &r->t;
+    uint64_t sampled = t->idle_checked + t->idle_unverified;
+    fprintf(f,
+            "  idle       %llu of %u open at the end, %.1f bytes of client memory each (a "
+            "%u-byte record, the rest per thread); opened %llu in %.2f s (%.0f/s, "
+            "--connect-rate %.0f), %llu gave up\n",
+            (unsigned long long)t->idle_open, o->idle, report_idle_bytes_per_conn(r),
+            r->idle_record,
+            (unsigned long long)t->idle_connects, r->ramp_s,
+            r->ramp_s > 0 ? (double)t->idle_connects / r->ramp_s : 0.0, o->connect_rate,
+            (unsigned long long)t->idle_gave_up);
+    summary_latency(f, "idle conn", &t->idle_hist, false);
+    fprintf(f,
+            "  idle check %llu verified of %llu sampled (--idle-verify %.4g%%) in %.2f s, "
+            "%llu lost (closed or reset by the server)%s\n",
+            (unsigned long long)t->idle_verified, (unsigned long long)sampled,
+            o->idle_verify_ppm / 1e4, r->check_s, (unsigned long long)t->idle_lost,
+            o->allow_errors && t->idle_lost ? " (allowed)" : "");
+}
+
 void report_summary(FILE *f, const struct result *r)
 {
     const struct stress_opts *o = r->o;
@@ -233,7 +284,9 @@ void report_summary(FILE *f, const struct result *r)
             "  errors     verify failures %llu (timeouts %llu), lost requests %llu (%llu "
             "unanswered at the end)\n",
             (unsigned long long)t->verify_failures, (unsigned long long)t->timeouts,
-            (unsigned long long)t->lost, (unsigned long long)t->lost_at_end);
+            (unsigned long long)report_lost(t), (unsigned long long)t->lost_at_end);
+    if (o->idle)
+        summary_idle(f, r);
     fprintf(f,
             "  conn errs  connect errors %llu, resets %llu, closed with replies owed %llu, "
             "closed idle %llu%s\n",
@@ -276,7 +329,7 @@ static void json_body(FILE *f, const struct result *r, bool passed)
             "\"unanswered_at_end\":%llu,\"connect_errors\":%llu,\"resets\":%llu,"
             "\"closed_by_server\":%llu,\"idle_closes\":%llu,",
             (unsigned long long)t->verify_failures, (unsigned long long)t->timeouts,
-            (unsigned long long)t->lost, (unsigned long long)t->lost_at_end,
+            (unsigned long long)report_lost(t), (unsigned long long)t->lost_at_end,
             (unsigned long long)t->connect_errors, (unsigned long long)t->resets,
             (unsigned long long)t->closed, (unsigned long long)t->quiet_closes);
     fprintf(f, "\"connects\":%llu,\"connections_per_sec\":%.3f,", (unsigned long long)t->connects,
@@ -288,6 +341,21 @@ static void json_body(FILE *f, const struct result *r, bool passed)
     json_latency(f, "latency_us", &t->hist); /* first: naive readers find its p99 */
     fprintf(f, ",\"latency_relative_error\":%g,", HIST_REL_ERROR);
     json_latency(f, "connect_latency_us", &t->conn_hist);
+    fprintf(f,
+            ",\"idle_open\":%llu,\"idle_bytes_per_conn\":%.3f,\"idle_record_bytes\":%u,"
+            "\"idle_connects\":%llu,"
+            "\"idle_connect_s\":%.6f,\"idle_connect_rate\":%.3f,\"idle_gave_up\":%llu,"
+            "\"idle_lost\":%llu,\"idle_checked\":%llu,\"idle_verified\":%llu,"
+            "\"idle_unverified\":%llu,\"idle_check_s\":%.6f,\"idle_verify_pct\":%.4f,"
+            "\"connect_rate\":%.3f,\"sources\":%u,",
+            (unsigned long long)t->idle_open, report_idle_bytes_per_conn(r), r->idle_record,
+            (unsigned long long)t->idle_connects, r->ramp_s,
+            r->ramp_s > 0 ? (double)t->idle_connects / r->ramp_s : 0.0,
+            (unsigned long long)t->idle_gave_up, (unsigned long long)t->idle_lost,
+            (unsigned long long)t->idle_checked, (unsigned long long)t->idle_verified,
+            (unsigned long long)t->idle_unverified, r->check_s, o->idle_verify_ppm / 1e4,
+            o->connect_rate, o->source.count);
+    json_latency(f, "idle_connect_latency_us", &t->idle_hist);
     fputs("}\n", f);
 }
 
