@@ -179,6 +179,14 @@ static inline size_t mux__t_late_input(const struct mux_conn *c, const struct mu
  * when the socket is full, or a negative errno (-EIO: the file shrank). */
 ssize_t mux__socket_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *wanted);
 
+/* Sends the head of c->out once: bytes written, 0 when the socket is
+ * full, or a negative errno; *wanted is set to the bytes offered. */
+typedef ssize_t (*mux__send_head_fn)(struct mux_conn *c, size_t *wanted);
+
+/* The flush every readiness transport shares: send() until the queue is
+ * empty, the socket is full or the per-turn budget is spent. */
+int mux__flush_loop(struct mux_conn *c, mux__send_head_fn send);
+
 /* The plain flush (sendmsg of the queue's memory, sendfile for file
  * ranges), with system calls made here and now. */
 int mux__socket_flush(struct mux_conn *c);

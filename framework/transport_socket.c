@@ -55,19 +55,23 @@ void mux__socket_sent(struct mux_conn *c, size_t n)
     c->last_active = c->w->now_ms;
 }
 
-int mux__socket_flush(struct mux_conn *c)
+/* The head of the queue, one system call: sendfile for a file range,
+ * else one gather write of the memory in front of it. */
+static ssize_t send_head(struct mux_conn *c, size_t *wanted)
+{
+    struct mux__chunk *f = mux__outq_head_file(&c->out);
+    if (!f)
+        return send_memory(c, wanted);
+    *wanted = f->remaining < MUX__SENDFILE_CHUNK ? f->remaining : MUX__SENDFILE_CHUNK;
+    return mux__socket_send_file(c, f, wanted);
+}
+
+int mux__flush_loop(struct mux_conn *c, mux__send_head_fn send)
 {
     size_t sent_total = 0;
     while (!mux__outq_empty(&c->out)) {
-        struct mux__chunk *f = mux__outq_head_file(&c->out);
         size_t wanted = 0;
-        ssize_t n;
-        if (f) {
-            wanted = f->remaining < MUX__SENDFILE_CHUNK ? f->remaining : MUX__SENDFILE_CHUNK;
-            n = mux__socket_send_file(c, f, &wanted);
-        } else {
-            n = send_memory(c, &wanted);
-        }
+        ssize_t n = send(c, &wanted);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -80,6 +84,11 @@ int mux__socket_flush(struct mux_conn *c)
             return mux__outq_empty(&c->out) ? FLUSH_DONE : FLUSH_BUDGET;
     }
     return FLUSH_DONE;
+}
+
+int mux__socket_flush(struct mux_conn *c)
+{
+    return mux__flush_loop(c, send_head);
 }
 
 /* ---- registration with the readiness poller ---- */

@@ -259,22 +259,7 @@ static void tls_close_notify(struct mux_conn *c)
 
 static int tls_flush(struct mux_conn *c)
 {
-    size_t sent_total = 0;
-    while (!mux__outq_empty(&c->out)) {
-        size_t wanted = 0;
-        ssize_t n = send_record(c, &wanted);
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            return FLUSH_BLOCKED;
-        mux__socket_sent(c, (size_t)n);
-        sent_total += (size_t)n;
-        if ((size_t)n < wanted)
-            return FLUSH_BLOCKED;
-        if (sent_total >= MUX__FLUSH_BYTES)
-            return mux__outq_empty(&c->out) ? FLUSH_DONE : FLUSH_BUDGET;
-    }
-    return FLUSH_DONE;
+    return mux__flush_loop(c, send_record);
 }
 
 /* OpenSSL's own needs join the core's: a read that must write first, a
