@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "compiler.h"
@@ -171,12 +170,6 @@ static const char *close_reason(int err)
     return err ? strerror(err) : "orderly";
 }
 
-static void set_reset(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 void mux__conn_end(struct mux_conn *c, int err, enum mux__ending how, const char *why)
 {
     struct mux__worker *w = c->w;
@@ -188,10 +181,10 @@ void mux__conn_end(struct mux_conn *c, int err, enum mux__ending how, const char
      * the peer can tell. */
     if (c->t->close_notify && how != END_RESET && (err == 0 || err == ETIMEDOUT))
         c->t->close_notify(c);
-    if ((how == END_LINGER || how == END_LINGER_STRICT) && shutdown(c->fd, SHUT_WR) < 0)
+    if ((how == END_LINGER || how == END_LINGER_STRICT) && mux__t_shut_write(c, c->t) < 0)
         how = END_FIN;
     if (how == END_RESET)
-        set_reset(c->fd);
+        mux__t_set_reset(c, c->t);
     bool linger = how == END_LINGER || how == END_LINGER_STRICT;
     if (how == END_LINGER_STRICT)
         c->flags |= CONN_STRICT_LINGER;
@@ -244,7 +237,7 @@ void mux__conn_linger_input(struct mux_conn *c)
 {
     if (!(c->flags & CONN_STRICT_LINGER))
         return;
-    set_reset(c->fd);
+    mux__t_set_reset(c, c->t);
     c->w->local.late_resets++;
     if (mux_log_enabled(MUX_LOG_DEBUG))
         mux_log(MUX_LOG_DEBUG, "conn %llu: input after the shutdown close: reset",
@@ -310,9 +303,7 @@ static bool drained(struct mux_conn *c)
     int held = mux__t_held(c, c->t);
     if (held == HELD_PARTIAL)
         return false; /* half a unit came: its rest will, with readiness */
-    char b;
-    ssize_t n = held == HELD_READY ? 1 : recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    if (held != HELD_READY && !mux__t_input_waiting(c, c->t))
         return true;
     c->input = INPUT_MAYBE; /* data, FIN or an error: the read path deals with it */
     mux__worker_defer(c->w, c);
@@ -328,8 +319,9 @@ static bool shut_write_when_flushed(struct mux_conn *c)
         return true;
     if (c->t->close_notify)
         c->t->close_notify(c); /* the transport's end of data, then TCP's */
-    if (shutdown(c->fd, SHUT_WR) < 0) {
-        mux__conn_fail(c, errno);
+    int rc = mux__t_shut_write(c, c->t);
+    if (rc < 0) {
+        mux__conn_fail(c, -rc);
         return false;
     }
     c->wr = WR_FIN_SENT;

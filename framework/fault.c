@@ -16,6 +16,8 @@ static struct {
 static _Atomic unsigned long counts[FAULT_SITES];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_bool active;
+static mux__fault_fn hook;
+static void *hook_arg;
 
 /* "alloc=N[+K]|#K,send=M[+K]|#K"; anything else is ignored. */
 static void parse(const char *spec)
@@ -54,8 +56,16 @@ void mux__fault_plan(const char *spec)
     parse(spec);
 }
 
+void mux__fault_set_hook(mux__fault_fn fn, void *arg)
+{
+    hook = fn;
+    hook_arg = arg;
+}
+
 bool mux__fault(enum mux__fault_site site)
 {
+    if (hook)
+        return hook(site, hook_arg);
     pthread_once(&once, read_env);
     if (!atomic_load_explicit(&active, memory_order_relaxed) || !plan[site].on)
         return false;

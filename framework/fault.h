@@ -28,6 +28,13 @@ enum mux__fault_site {
  * there). */
 void mux__fault_plan(const char *spec);
 
+/* Tests: every check asks fn(site, arg) instead of the plan (NULL: back
+ * to the plan). For a test that decides faults itself, e.g. from its own
+ * seeded generator (tests/sim/). Set it while no worker runs. Likewise
+ * only in a MUX_FAULT_INJECTION build. */
+typedef bool (*mux__fault_fn)(enum mux__fault_site site, void *arg);
+void mux__fault_set_hook(mux__fault_fn fn, void *arg);
+
 #ifdef MUX_FAULT_INJECTION
 /* True when this call at site must fail. Any thread. */
 bool mux__fault(enum mux__fault_site site);

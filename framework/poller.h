@@ -86,6 +86,11 @@ extern const struct mux__poller_ops mux__poller_uring;
  * (or one this build lacks), else its probe's errno. Any thread. */
 int mux__poller_probe(const char *name);
 
+/* Tests: a backend of the test's own, found by mux__poller_find() under
+ * its name (NULL removes it). Only in a MUX_FAULT_INJECTION build; set it
+ * while no server exists. */
+void mux__poller_set_test(const struct mux__poller_ops *ops);
+
 /* The names of the backends this build has, in order, NULL-terminated. */
 extern const char *const mux__poller_names[];
 

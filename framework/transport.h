@@ -140,6 +140,16 @@ struct mux__transport {
     void (*drop_output)(struct mux_conn *c);
     /* Optional: the orderly end of data (TLS close_notify), before our FIN. */
     void (*close_notify)(struct mux_conn *c);
+
+    /* The socket's own actions, which the core asks for by name; each is
+     * optional, the default being the system call on c->fd (below).
+     * shut_write: our FIN (0 or a negative errno). set_reset: the close
+     * that follows sends a reset. input_waiting: true when the socket has
+     * data, a FIN or an error to read (a peek that never blocks). A test
+     * transport that is no socket (tests/sim/) gives all three. */
+    int (*shut_write)(struct mux_conn *c);
+    void (*set_reset)(struct mux_conn *c);
+    bool (*input_waiting)(struct mux_conn *c);
     /* Before close(c->fd): unregisters, cancels, frees per-connection state
      * that no operation in flight needs. */
     void (*release)(struct mux_conn *c);
@@ -168,6 +178,29 @@ static inline int mux__t_held(const struct mux_conn *c, const struct mux__transp
 static inline size_t mux__t_late_input(const struct mux_conn *c, const struct mux__transport *t)
 {
     return t->late_input ? t->late_input(c) : 0;
+}
+
+/* The defaults: shutdown(SHUT_WR), SO_LINGER 0, recv(MSG_PEEK). */
+int mux__socket_shut_write(struct mux_conn *c);
+void mux__socket_set_reset(struct mux_conn *c);
+bool mux__socket_input_waiting(struct mux_conn *c);
+
+static inline int mux__t_shut_write(struct mux_conn *c, const struct mux__transport *t)
+{
+    return t->shut_write ? t->shut_write(c) : mux__socket_shut_write(c);
+}
+
+static inline void mux__t_set_reset(struct mux_conn *c, const struct mux__transport *t)
+{
+    if (t->set_reset)
+        t->set_reset(c);
+    else
+        mux__socket_set_reset(c);
+}
+
+static inline bool mux__t_input_waiting(struct mux_conn *c, const struct mux__transport *t)
+{
+    return t->input_waiting ? t->input_waiting(c) : mux__socket_input_waiting(c);
 }
 
 /* ---- plain socket I/O, shared by the transports (transport_socket.c) ---- */

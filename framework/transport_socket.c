@@ -138,6 +138,26 @@ void mux__socket_drop_output(struct mux_conn *c)
     mux__outq_clear(&c->out, &c->w->outpool);
 }
 
+/* ---- the socket's own actions (the defaults of transport.h) ---- */
+
+int mux__socket_shut_write(struct mux_conn *c)
+{
+    return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+void mux__socket_set_reset(struct mux_conn *c)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+bool mux__socket_input_waiting(struct mux_conn *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
 /* ---- the transport ---- */
 
 static int sock_start(struct mux_conn *c, uint32_t want)

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <sys/select.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "compiler.h"
 #include "conn.h"
 #include "transport.h"
@@ -28,13 +28,6 @@
 
 /* The wake eventfd is registered with this pointer instead of a conn. */
 static char wake_marker;
-
-static uint64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned index)
 {
@@ -329,7 +322,7 @@ void *mux__worker_run(void *arg)
     struct mux__worker *w = arg;
     struct mux__poll_event ev[EVENTS_PER_WAIT];
     w->tid = pthread_self();
-    w->now_ms = monotonic_ms();
+    w->now_ms = mux__clock_ms();
     w->started = true;
     if (w->handler->on_worker_start)
         w->handler->on_worker_start(mux__worker_pub(w));
@@ -337,7 +330,7 @@ void *mux__worker_run(void *arg)
     while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
         w->batch = n > 0 ? (unsigned)n : 0;
-        w->now_ms = monotonic_ms();
+        w->now_ms = mux__clock_ms();
         if (n < 0)
             wait_failed(w, -n);
         for (int i = 0; i < n; i++) {
