@@ -280,7 +280,7 @@ static inline bool mux__conn_live(const struct mux_conn *c)
 /* Output may still be queued (and on_writable may fire). */
 static inline bool mux__conn_can_send(const struct mux_conn *c)
 {
-    return mux__conn_live(c) && c->wr == WR_OPEN;
+    return mux__conn_live(c) && c->wr == WR_OPEN && c->err == 0;
 }
 
 /* on_close has run. */

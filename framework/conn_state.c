@@ -348,6 +348,10 @@ static bool input_done_settled(struct mux_conn *c)
 
 void mux__conn_settle(struct mux_conn *c)
 {
+    if (c->err && c->state >= CONN_OPEN && !mux__conn_finished(c)) {
+        mux__conn_fail(c, c->err); /* met inside a call: it ends the connection, not a FIN */
+        return;
+    }
     if (!shut_write_when_flushed(c))
         return;
     switch ((enum mux__conn_state)c->state) {

@@ -65,6 +65,16 @@ static void queued(struct mux_conn *c)
     mux__worker_defer(c->w, c);
 }
 
+/* Out of memory for output: the stream would have a hole where these
+ * bytes belong, so the connection fails (from the loop, with ENOMEM). */
+static int send_failed(struct mux_conn *c)
+{
+    if (c->err == 0)
+        c->err = ENOMEM;
+    mux__worker_defer(c->w, c);
+    return -ENOMEM;
+}
+
 MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
 {
     MUX_ASSERT_OWNER(c);
@@ -73,7 +83,7 @@ MUX_API int mux_conn_send(struct mux_conn *c, const void *buf, size_t len)
     if (len == 0)
         return 0;
     if (mux__outq_append(&c->out, &c->w->outpool, buf, len) < 0)
-        return -ENOMEM;
+        return send_failed(c);
     c->w->local.bytes_queued += len;
     /* A handler producing a lot in one callback: start writing now so the
      * queue does not balloon before the loop regains control. A failure is
@@ -101,7 +111,7 @@ MUX_API int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t l
         return 0;
     }
     if (mux__outq_append_file(&c->out, &c->w->outpool, fd, offset, len) < 0)
-        return -ENOMEM;
+        return send_failed(c);
     c->w->local.bytes_queued += len;
     queued(c);
     return 0;

@@ -98,13 +98,17 @@ struct mux_handler {
  * when the worker loop regains control, or sooner once a lot is queued.
  * Never blocks and never drops bytes: backpressure works by pausing reads
  * above server.write_high_water, not by failing sends.
- * Returns 0, or -EPIPE once the connection is closing or failed. */
+ * Returns 0, or -EPIPE once the connection is closing or failed, or
+ * -ENOMEM when the bytes could not be queued: then nothing was queued and
+ * the connection fails (on_close(c, ENOMEM), from the loop, never inside
+ * this call), so the peer never gets a stream with a hole in it. */
 int mux_conn_send(struct mux_conn *c, const void *buf, size_t len);
 
 /* Queues len bytes of the open file `fd` starting at `offset`, after the
  * bytes already queued; they go out with sendfile(2). On success the
  * framework owns fd and closes it when the range is sent or the connection
- * ends; on error (negative errno) the caller still owns it. */
+ * ends; on error (negative errno) the caller still owns it. -ENOMEM fails
+ * the connection as for mux_conn_send. */
 int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t len);
 
 /* Bytes queued and not yet written (file ranges included). */
