@@ -70,6 +70,7 @@ struct sim_sock {
     bool reset_to_server; /* the client reset: the server's calls fail */
     bool reset_on_close;  /* the server asked for a reset close (SO_LINGER 0) */
     bool released;        /* the server closed its end */
+    uint64_t last_io;     /* virtual time the server last moved a byte of it */
 };
 
 /* ---- the app under test ---- */
@@ -119,6 +120,7 @@ void sim_world_accepted(struct mux_conn *c);
 void sim_world_closed(struct mux_conn *c, int err);
 void sim_world_app_ended(struct mux_conn *c); /* the app closed, aborted or shut it */
 void sim_world_queued(struct mux_conn *c, size_t n); /* the app queued n bytes */
+void sim_world_offered(struct mux_conn *c, size_t used); /* on_read took used bytes */
 /* sim_net.c: the server asked for a reset close of s. */
 void sim_world_reset_asked(struct sim_sock *s);
 /* A callback began: none may run inside a mux_* call. */

@@ -81,7 +81,8 @@ static int rnd_accept(struct mux_conn *c)
 
 static size_t rnd_read(struct mux_conn *c, const char *data, size_t len)
 {
-    size_t k = sim_chance(800) ? len : (size_t)sim_below(len + 1);
+    unsigned x = (unsigned)sim_below(1000);
+    size_t k = x < 850 ? len : x < 900 ? 0 /* waits for more */ : (size_t)sim_below(len + 1);
     if (k < len)
         sim_world_app_ended(c); /* what it leaves may never be taken */
     if (k > 0 && mux_conn_send(c, data, k) < 0)
@@ -145,6 +146,7 @@ static size_t w_read(struct mux_conn *c, const char *data, size_t len)
     size_t used = inner->on_read(c, data, len);
     if (used > len)
         sim_fail("on_read consumed %zu of %zu", used, len);
+    sim_world_offered(c, used);
     return used;
 }
 

@@ -90,8 +90,10 @@ static ssize_t sim_read(struct mux_conn *c, void *buf, size_t len, bool peek)
         if (sim_chance(300))
             n = 1 + (size_t)sim_below(n); /* a short read */
         rc = (ssize_t)sim_bytes_take(&s->c2s, buf, n, peek);
-        if (!peek)
+        if (!peek) {
             s->c2s_room += (size_t)rc;
+            s->last_io = sim_world_now();
+        }
     } else if (s->c2s.len == 0 && s->c2s_fin) {
         rc = 0;
     } else {
@@ -156,6 +158,7 @@ static ssize_t sim_send_head(struct mux_conn *c, size_t *wanted)
     sim_bytes_push(&s->s2c, tmp, n);
     free(tmp);
     s->s2c_room -= n;
+    s->last_io = sim_world_now();
     return (ssize_t)n;
 }
 

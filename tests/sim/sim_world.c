@@ -34,6 +34,7 @@ struct sim_client {
     size_t owed; /* bytes the app queued for it */
     bool fin_sent, reading, saw_eof, saw_reset, gone;
     bool accepted, closed, app_ended;
+    bool refused; /* the app's last on_read took nothing: it waits for more */
     int close_err;
     struct mux_conn *conn;
 };
@@ -322,10 +323,22 @@ void sim_world_closed(struct mux_conn *c, int err)
         sim_fail("client %u: on_close twice", k->sock.index);
     k->closed = true;
     k->close_err = err;
+    unsigned idle = sim_cur->w->opts->idle_timeout_ms;
+    if (err == ETIMEDOUT && sim_cur->app != SIM_RANDOM &&
+        sim_cur->now < k->sock.last_io + idle)
+        sim_fail("client %u: idle timeout after %llu ms of quiet, the timeout is %u ms",
+                 k->sock.index, (unsigned long long)(sim_cur->now - k->sock.last_io), idle);
     k->conn = NULL;
     sim_cur->closes++;
     say("client %u: on_close(%s)", k->sock.index, err ? strerror(err) : "orderly");
     sim_trace(0xCC000000ull ^ ((uint64_t)k->sock.index << 16) ^ (unsigned)err);
+}
+
+void sim_world_offered(struct mux_conn *c, size_t used)
+{
+    struct sim_client *k = client_of(c);
+    if (k)
+        k->refused = used == 0;
 }
 
 void sim_world_queued(struct mux_conn *c, size_t n)
@@ -384,6 +397,32 @@ static void check_step(struct sim_world *W)
                  live, out_bound);
     if (W->w->inpool.in_use > live * (o->max_input / o->read_buffer + 2))
         sim_fail("%u input blocks in use for %zu connections", W->w->inpool.in_use, live);
+}
+
+/* The worker is about to wait with nothing deferred: whatever can move
+ * must be watched for, and input the app would take must have been given
+ * to it (a lost wake-up otherwise: the connection would stall). */
+static void check_idle(struct sim_world *W)
+{
+    for (unsigned i = 0; i < W->ncl; i++) {
+        struct sim_client *k = &W->cl[i];
+        struct mux_conn *c = k->conn;
+        if (!c || (c->interest & MUX__UNWATCHED) || c->err)
+            continue;
+        if (!k->refused && c->in.len > 0 && mux__conn_can_deliver(c))
+            sim_fail("client %u: %zu bytes of input buffered, not delivered, and the worker "
+                     "waits", i, c->in.len);
+        if (c->state >= CONN_OPEN && c->state <= CONN_CLOSING && !mux__outq_empty(&c->out) &&
+            !(c->interest & MUX_EV_WRITE))
+            sim_fail("client %u: %zu bytes queued and nothing watches for writability", i,
+                     c->out.bytes);
+        if ((c->flags & CONN_READ_BLOCKED) && mux__conn_out_cost(c) <= W->w->opts->write_low_water)
+            sim_fail("client %u: reading stays blocked with %zu bytes queued (low water %zu)", i,
+                     c->out.bytes, W->w->opts->write_low_water);
+        if (mux__conn_can_read(c) && (k->sock.c2s.len > 0 || k->sock.c2s_fin) &&
+            !(c->interest & MUX_EV_READ))
+            sim_fail("client %u: input waits in the socket and nothing watches for it", i);
+    }
 }
 
 /* After the worker returned. */
@@ -511,6 +550,8 @@ int sim_world_step(struct mux__poll_event *ev, int max, int timeout_ms)
     W->steps++;
     sim_trace(0x7700000000ull ^ (uint64_t)(int64_t)timeout_ms);
     check_step(W);
+    if (timeout_ms != 0)
+        check_idle(W);
     deliver_resets(W);
     if (W->steps == MAX_STEPS) {
         sim_fail("no end after %d steps (stopping: %d): a livelock or a lost wake-up", MAX_STEPS,
