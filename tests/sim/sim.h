@@ -79,6 +79,7 @@ enum sim_app {
     SIM_ECHO,
     SIM_UPPER,
     SIM_QUEUE,
+    SIM_CHAT,   /* lines to every client: checked line by line, not as an echo */
     SIM_RANDOM, /* random public calls from every callback; echoes what it consumes */
     SIM_APPS,
 };

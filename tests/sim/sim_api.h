@@ -66,7 +66,17 @@ static inline bool sim_mux_timer_cancel(struct mux_worker *w, uint64_t id)
     return ok;
 }
 
+static inline int sim_mux_server_post(struct mux_server *s, unsigned worker, mux_post_fn fn,
+                                      void *arg)
+{
+    sim_api_depth++;
+    int rc = mux_server_post(s, worker, fn, arg);
+    sim_api_depth--;
+    return rc;
+}
+
 #define mux_conn_send sim_mux_conn_send
+#define mux_server_post sim_mux_server_post
 #define mux_conn_sendfile sim_mux_conn_sendfile
 #define mux_conn_want_writable sim_mux_conn_want_writable
 #define mux_conn_pause_read sim_mux_conn_pause_read

@@ -12,8 +12,10 @@ extern const struct mux_handler *const sim_echo_handler;
 extern const struct mux_handler *const sim_upper_handler;
 extern const struct mux_handler *const sim_queue_handler;
 extern void *const sim_queue_app;
+extern const struct mux_handler *const sim_chat_handler;
+extern void *const sim_chat_app;
 
-const char *const sim_app_names[SIM_APPS] = {"echo", "upper", "queue", "random"};
+const char *const sim_app_names[SIM_APPS] = {"echo", "upper", "queue", "chat", "random"};
 
 char sim_app_transform(enum sim_app app, char b)
 {
@@ -179,6 +181,10 @@ const struct mux_handler *sim_app_handler(enum sim_app app, void **app_ptr)
     case SIM_QUEUE:
         inner = sim_queue_handler;
         *app_ptr = sim_queue_app;
+        break;
+    case SIM_CHAT:
+        inner = sim_chat_handler;
+        *app_ptr = sim_chat_app;
         break;
     default: inner = &rnd_handler; break;
     }

@@ -35,6 +35,14 @@ struct sim_client {
     bool fin_sent, reading, saw_eof, saw_reset, gone;
     bool accepted, closed, app_ended;
     bool refused; /* the app's last on_read took nothing: it waits for more */
+    /* chat: the script is lines "K.SEQ:payload\n", kept whole (buf), each
+     * line's start in line_at; what arrives is checked line by line */
+    char *buf;
+    uint32_t *line_at;
+    uint32_t nlines;
+    char line[256];
+    size_t line_len;
+    int64_t last_seq[MAX_CLIENTS];
     int close_err;
     struct mux_conn *conn;
 };
@@ -158,6 +166,8 @@ static struct sim_client *client_of(const struct mux_conn *c)
  * newlines, from a hash of (content, i). */
 static char script_byte(const struct sim_client *k, size_t i)
 {
+    if (k->buf)
+        return k->buf[i];
     static const char alphabet[] =
         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \n\r.";
     uint64_t x = k->content + (uint64_t)i * 0x9E3779B97F4A7C15ULL;
@@ -165,6 +175,67 @@ static char script_byte(const struct sim_client *k, size_t i)
     x *= 0xBF58476D1CE4E5B9ULL;
     x ^= x >> 29;
     return alphabet[x % (sizeof(alphabet) - 1)];
+}
+
+/* A chat client's script: about k->script bytes of short lines. */
+static void chat_script(struct sim_world *W, struct sim_client *k)
+{
+    size_t want = k->script, len = 0, cap = want + 128;
+    uint32_t nmax = (uint32_t)(want / 8 + 2);
+    k->buf = malloc(cap);
+    k->line_at = malloc((nmax + 1) * sizeof(*k->line_at));
+    if (!k->buf || !k->line_at)
+        abort();
+    k->nlines = 0;
+    while (len < want && k->nlines < nmax) {
+        k->line_at[k->nlines] = (uint32_t)len;
+        int n = snprintf(k->buf + len, cap - len, "%u.%u:", k->sock.index, k->nlines);
+        len += (size_t)n;
+        size_t payload = sim_below(60);
+        for (size_t i = 0; i < payload && len < cap - 1; i++)
+            k->buf[len++] = (char)('a' + sim_below(26));
+        k->buf[len++] = '\n';
+        k->nlines++;
+        if (cap - len < 80)
+            break;
+    }
+    k->line_at[k->nlines] = (uint32_t)len;
+    k->script = len;
+}
+
+/* chat: one whole line arrived at k: it must be a line some client sent,
+ * and from each sender in the order sent. */
+static void chat_line(struct sim_world *W, struct sim_client *k)
+{
+    unsigned from, seq;
+    if (sscanf(k->line, "%u.%u:", &from, &seq) != 2 || from >= W->ncl ||
+        seq >= W->cl[from].nlines) {
+        sim_fail("client %u: a line nobody sent: %.*s", k->sock.index, (int)k->line_len, k->line);
+        return;
+    }
+    const struct sim_client *s = &W->cl[from];
+    size_t at = s->line_at[seq], n = s->line_at[seq + 1] - at;
+    if (n != k->line_len || memcmp(s->buf + at, k->line, n) != 0)
+        sim_fail("client %u: line %u.%u arrived changed", k->sock.index, from, seq);
+    else if ((int64_t)seq <= k->last_seq[from])
+        sim_fail("client %u: line %u.%u after line %u.%lld (out of order or twice)",
+                 k->sock.index, from, seq, from, (long long)k->last_seq[from]);
+    k->last_seq[from] = seq;
+}
+
+static void chat_bytes(struct sim_world *W, struct sim_client *k, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && !W->failed; i++) {
+        if (k->line_len == sizeof(k->line)) {
+            sim_fail("client %u: a line longer than any sent", k->sock.index);
+            return;
+        }
+        k->line[k->line_len++] = p[i];
+        if (p[i] == '\n') {
+            chat_line(W, k);
+            k->line_len = 0;
+        }
+    }
 }
 
 static void new_client(struct sim_world *W)
@@ -176,7 +247,11 @@ static void new_client(struct sim_world *W)
     k->content = sim_next(&W->rng);
     unsigned shape = (unsigned)sim_below(10);
     k->script = shape == 0 ? 0 : shape < 6 ? 1 + sim_below(512) : 1 + sim_below(96 * 1024);
+    if (W->app == SIM_CHAT)
+        chat_script(W, k);
     k->reading = true;
+    for (unsigned j = 0; j < MAX_CLIENTS; j++)
+        k->last_seq[j] = -1;
     k->sock.c2s_room = 1024 + sim_below(128 * 1024);
     k->sock.s2c_window = k->sock.s2c_room = 1 + sim_below(96 * 1024);
     say("client %u connects: script %zu bytes, windows %zu/%zu", k->sock.index, k->script,
@@ -220,7 +295,9 @@ static void client_read(struct sim_world *W, struct sim_client *k, size_t n)
         n = sizeof(buf);
     n = sim_bytes_take(&k->sock.s2c, buf, n, false);
     k->sock.s2c_room += n;
-    for (size_t i = 0; i < n; i++) {
+    if (W->app == SIM_CHAT)
+        chat_bytes(W, k, buf, n);
+    for (size_t i = 0; i < n && W->app != SIM_CHAT; i++) {
         size_t at = k->received + i;
         if (at >= k->sent) {
             sim_fail("client %u: reply byte %zu arrived, but only %zu were sent (%s)",
@@ -372,6 +449,18 @@ static unsigned o_grace(const struct sim_world *W)
     return W->w->opts->shutdown_grace_ms;
 }
 
+/* What an app may keep queued for one connection, whatever its peer does:
+ * a reply to one read above the high-water mark (reading stops there);
+ * chat queues everyone's lines and drops a client past its max_queue. */
+static size_t out_bound_per_conn(const struct sim_world *W)
+{
+    const struct mux_options *o = W->w->opts;
+    size_t bound = o->write_high_water + o->max_input + 4 * 4096;
+    if (W->app == SIM_CHAT)
+        bound += (1u << 20) + 64 * 1024; /* chat.max_queue, and one turn's batch */
+    return bound;
+}
+
 /* Every step: bounded memory under any peer; nothing released that still
  * owes on_close; a connection that ended gave its buffers back. */
 static void check_step(struct sim_world *W)
@@ -385,13 +474,13 @@ static void check_step(struct sim_world *W)
         if (!k->conn)
             continue;
         live++;
-        size_t bound = o->write_high_water + o->max_input + 2 * 4096 * 4;
+        size_t bound = out_bound_per_conn(W);
         if (k->conn->out.bytes > bound)
             sim_fail("client %u: %zu bytes queued, more than the bound %zu (not reading: %d)", i,
                      k->conn->out.bytes, bound, !k->reading);
     }
     size_t out_bytes = (size_t)W->w->outpool.in_use * W->w->outpool.block_size;
-    size_t out_bound = (live + 1) * (o->write_high_water + o->max_input + 8 * W->w->outpool.block_size);
+    size_t out_bound = (live + 1) * (out_bound_per_conn(W) + 8 * W->w->outpool.block_size);
     if (out_bytes > out_bound)
         sim_fail("%zu bytes of output blocks in use for %zu connections (bound %zu)", out_bytes,
                  live, out_bound);
@@ -455,7 +544,7 @@ static void check_end(struct sim_world *W, uint64_t exit_time)
         if (intact && k->received != k->owed)
             sim_fail("client %u: the connection ended orderly after %zu of the %zu bytes the "
                      "app queued arrived", i, k->received, k->owed);
-        bool lossless = intact && !k->app_ended;
+        bool lossless = intact && !k->app_ended && W->app != SIM_CHAT; /* chat: not an echo */
         if (lossless && k->received != k->sent)
             sim_fail("client %u: the connection ended orderly after %zu of %zu bytes were "
                      "answered", i, k->received, k->sent);
@@ -659,6 +748,8 @@ void sim_run_seed(uint64_t seed, bool verbose, struct sim_result *out)
     for (unsigned i = 0; i < W->ncl; i++) {
         if (!W->cl[i].sock.released)
             close(W->cl[i].sock.fd); /* (a released one the server closed) */
+        free(W->cl[i].buf);
+        free(W->cl[i].line_at);
         sim_bytes_free(&W->cl[i].sock.c2s);
         sim_bytes_free(&W->cl[i].sock.s2c);
     }

@@ -90,10 +90,10 @@ int main(void)
             t = seconds_now();
     }
     t = seconds_now();
-    printf("sim: %llu seeds, %u failures, %.0f seeds/s, %.0f steps/s (echo %llu, upper %llu, "
-           "queue %llu, random %llu)\n",
-           (unsigned long long)n, failures, (double)n / (t - t0), (double)steps / (t - t0),
-           (unsigned long long)per_app[SIM_ECHO], (unsigned long long)per_app[SIM_UPPER],
-           (unsigned long long)per_app[SIM_QUEUE], (unsigned long long)per_app[SIM_RANDOM]);
+    printf("sim: %llu seeds, %u failures, %.0f seeds/s, %.0f steps/s (", (unsigned long long)n,
+           failures, (double)n / (t - t0), (double)steps / (t - t0));
+    for (int a = 0; a < SIM_APPS; a++)
+        printf("%s%s %llu", a ? ", " : "", sim_app_names[a], (unsigned long long)per_app[a]);
+    printf(")\n");
     return failures ? 1 : 0;
 }
