@@ -216,7 +216,8 @@ static void chat_line(struct sim_world *W, struct sim_client *k)
     const struct sim_client *s = &W->cl[from];
     size_t at = s->line_at[seq], n = s->line_at[seq + 1] - at;
     if (n != k->line_len || memcmp(s->buf + at, k->line, n) != 0)
-        sim_fail("client %u: line %u.%u arrived changed", k->sock.index, from, seq);
+        sim_fail("client %u: line %u.%u arrived changed: \"%.*s\", sent \"%.*s\"", k->sock.index,
+                 from, seq, (int)k->line_len - 1, k->line, (int)n - 1, s->buf + at);
     else if ((int64_t)seq <= k->last_seq[from])
         sim_fail("client %u: line %u.%u after line %u.%lld (out of order or twice)",
                  k->sock.index, from, seq, from, (long long)k->last_seq[from]);
