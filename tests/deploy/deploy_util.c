@@ -59,12 +59,12 @@ char *deploy_slurp(const char *path, char *buf, size_t size)
 bool deploy_wait_for_text(const char *path, const char *needle, int timeout_ms)
 {
     static char buf[1 << 20];
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     for (;;) {
         const char *t = deploy_slurp(path, buf, sizeof(buf));
         if (t && strstr(t, needle))
             return true;
-        if (mux_now_ms() >= deadline)
+        if (th_now_ms() >= deadline)
             return false;
         struct timespec ts = {.tv_nsec = 10 * 1000000L};
         nanosleep(&ts, NULL);
@@ -79,13 +79,13 @@ int deploy_metrics(const char *hostport, char *buf, size_t size)
     if (!colon)
         return -1;
     *colon = '\0';
-    int fd = mux_connect_tcp(host, atoi(colon + 1));
+    int fd = th_connect_tcp(host, atoi(colon + 1));
     if (fd < 0)
         return -1;
     static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     size_t len = 0;
-    if (mux_write_all(fd, req, sizeof(req) - 1, 5000) == 0)
-        while (len < size - 1 && mux_read_exact(fd, buf + len, 1, 5000) == 1)
+    if (th_write_all(fd, req, sizeof(req) - 1, 5000) == 0)
+        while (len < size - 1 && th_read_exact(fd, buf + len, 1, 5000) == 1)
             len++;
     close(fd);
     buf[len] = '\0';

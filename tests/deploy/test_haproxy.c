@@ -41,7 +41,7 @@ static unsigned long long seed;
 static char haproxy_bin[512];
 
 struct backend {
-    struct mux_child c;
+    struct th_child c;
     char log[128];
     char metrics[64];
 };
@@ -59,7 +59,7 @@ static void start_backend(struct backend *b, int i, enum mode m)
     deploy_tmp_path(name, b->log, sizeof(b->log));
     char *argv[] = {MUX_ECHO_BIN, "-c", conf, "-l", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
                     "--log-level", "debug", "--log-file", b->log, NULL};
-    assert_int_equal(mux_child_start(&b->c, argv, 10000), 0);
+    assert_int_equal(th_child_start(&b->c, argv, 10000), 0);
     assert_int_equal(deploy_ready_metrics(b->c.ready, b->metrics, sizeof(b->metrics)), 0);
 }
 
@@ -100,15 +100,15 @@ static int probe(int front_port, size_t *bytes)
     assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
     struct sockaddr_storage dst;
     socklen_t dlen;
-    assert_int_equal(mux_sockaddr("127.0.0.1", front_port, &dst, &dlen), 0);
+    assert_int_equal(th_sockaddr("127.0.0.1", front_port, &dst, &dlen), 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&dst, dlen), 0);
     socklen_t slen = sizeof(src);
     getsockname(fd, (struct sockaddr *)&src, &slen);
     char out[2048], in[2048];
     size_t len = 1 + (size_t)(seed % sizeof(out));
-    mux_fill_random(out, len, &seed);
-    assert_int_equal(mux_write_all(fd, out, len, 5000), 0);
-    assert_int_equal(mux_read_exact(fd, in, len, 10000 * mux_test_slowdown()), (ssize_t)len);
+    th_fill_random(out, len, &seed);
+    assert_int_equal(th_write_all(fd, out, len, 5000), 0);
+    assert_int_equal(th_read_exact(fd, in, len, 10000 * th_slowdown()), (ssize_t)len);
     assert_memory_equal(in, out, len);
     close(fd);
     *bytes += len;
@@ -132,10 +132,10 @@ static unsigned long long run_stress(int front_port, enum mode m)
     snprintf(target, sizeof(target), "127.0.0.1:%d", front_port);
     snprintf(name, sizeof(name), "stress-%s.json", mode_name[m]);
     deploy_tmp_path(name, json, sizeof(json));
-    snprintf(n, sizeof(n), "%d", mux_test_slowdown() > 1 ? 500 : 20000);
+    snprintf(n, sizeof(n), "%d", th_slowdown() > 1 ? 500 : 20000);
     char *argv[] = {STRESS_BIN, "-q", "-c", "20", "-s", "3000", "-p", "2", "-n", n,
                     "--timeout", "20", "--json", json, target, NULL};
-    int rc = mux_run_capture(argv, out, sizeof(out), 120000 * mux_test_slowdown());
+    int rc = th_run_capture(argv, out, sizeof(out), 120000 * th_slowdown());
     print_message("%s", out);
     assert_int_equal(rc, 0);
     static char text[4096];
@@ -155,13 +155,13 @@ static void expect_both_served(struct backend b[2], unsigned long long want)
 {
     static char text[2][1 << 16];
     unsigned long long sent[2] = {0, 0};
-    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 5000LL * th_slowdown();
     do {
         for (int i = 0; i < 2; i++) {
             assert_int_equal(deploy_metrics(b[i].metrics, text[i], sizeof(text[i])), 0);
             sent[i] = deploy_metric(text[i], "mux_bytes_sent_total");
         }
-    } while (sent[0] + sent[1] < want && mux_now_ms() < deadline);
+    } while (sent[0] + sent[1] < want && th_now_ms() < deadline);
     for (int i = 0; i < 2; i++) {
         unsigned long long acc = deploy_metric(text[i], "mux_connections_accepted_total");
         print_message("backend %d: %llu connections, %llu bytes sent\n", i + 1, acc, sent[i]);
@@ -216,7 +216,7 @@ static void run_mode(enum mode m)
     setenv("MUX_BACKEND2", env, 1);
     snprintf(env, sizeof(env), "haproxy-%s.cfg", mode_name[m]);
     write_haproxy_cfg(deploy_tmp_path(env, cfg, sizeof(cfg)), m);
-    struct mux_child hap = {.pid = deploy_start_haproxy(haproxy_bin, cfg), .out_fd = -1};
+    struct th_child hap = {.pid = deploy_start_haproxy(haproxy_bin, cfg), .out_fd = -1};
     assert_true(hap.pid > 0);
     close(front); /* haproxy holds it now */
 
@@ -229,9 +229,9 @@ static void run_mode(enum mode m)
     expect_both_served(b, stress_bytes + probe_bytes);
     expect_peers(b, m, ports);
 
-    assert_true(mux_child_stop(&hap, SIGTERM, 10000) >= 0);
+    assert_true(th_child_stop(&hap, SIGTERM, 10000) >= 0);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(mux_child_stop(&b[i].c, SIGTERM, 15000), 0);
+        assert_int_equal(th_child_stop(&b[i].c, SIGTERM, 15000), 0);
 }
 
 static void test_plain(void **state) { run_mode(PLAIN); }

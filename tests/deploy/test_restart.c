@@ -64,7 +64,7 @@ static void record(struct churn *ch, int fd, enum failure f, int err, size_t len
         getsockname(fd, (struct sockaddr *)&me, &mlen);
     if (atomic_fetch_add(&ch->reported, 1) < 10)
         print_message("failure at +%lld ms: client port %d: %s (%s), %zu bytes sent, %zd back\n",
-                      mux_now_ms() - ch->t0, ntohs(me.sin_port), failure_name[f],
+                      th_now_ms() - ch->t0, ntohs(me.sin_port), failure_name[f],
                       err ? strerror(err) : "-", len, got);
 }
 
@@ -73,16 +73,16 @@ static void one_connection(struct churn *ch, unsigned long long *state)
 {
     char out[1024], in[1024];
     size_t len = 1 + (size_t)(*state % sizeof(out));
-    mux_fill_random(out, len, state);
-    int fd = mux_connect_tcp("127.0.0.1", ch->port);
+    th_fill_random(out, len, state);
+    int fd = th_connect_tcp("127.0.0.1", ch->port);
     if (fd < 0) {
         record(ch, -1, F_CONNECT, errno, len, -1);
         return;
     }
-    if (mux_write_all(fd, out, len, 10000 * mux_test_slowdown()) != 0) {
+    if (th_write_all(fd, out, len, 10000 * th_slowdown()) != 0) {
         record(ch, fd, F_WRITE, errno, len, -1);
     } else {
-        ssize_t got = mux_read_exact(fd, in, len, 10000 * mux_test_slowdown());
+        ssize_t got = th_read_exact(fd, in, len, 10000 * th_slowdown());
         if (got < 0)
             record(ch, fd, F_READ, errno, len, got);
         else if ((size_t)got < len)
@@ -106,8 +106,8 @@ static void *client_run(void *arg)
     struct client *c = arg;
     /* bounded: the main thread stops it; the count and time caps hold
      * should the main thread fail first */
-    long long deadline = mux_now_ms() + 120000LL * mux_test_slowdown();
-    for (int i = 0; i < 1000000 && !atomic_load(&c->ch->stop) && mux_now_ms() < deadline; i++)
+    long long deadline = th_now_ms() + 120000LL * th_slowdown();
+    for (int i = 0; i < 1000000 && !atomic_load(&c->ch->stop) && th_now_ms() < deadline; i++)
         one_connection(c->ch, &c->state);
     return NULL;
 }
@@ -124,8 +124,8 @@ static unsigned long long failures(struct churn *ch)
 static void churn_on(struct churn *ch, unsigned long long more)
 {
     unsigned long long want = atomic_load(&ch->done) + more;
-    long long deadline = mux_now_ms() + 20000LL * mux_test_slowdown();
-    while (atomic_load(&ch->done) < want && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 20000LL * th_slowdown();
+    while (atomic_load(&ch->done) < want && th_now_ms() < deadline) {
         struct timespec ts = {.tv_nsec = 2 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -135,7 +135,7 @@ static void churn_on(struct churn *ch, unsigned long long more)
 /* ---- the servers ---- */
 
 struct server {
-    struct mux_child c;
+    struct th_child c;
     char metrics[64];
 };
 
@@ -151,7 +151,7 @@ static void start_server(struct server *s, int port)
     char *argv[] = {MUX_ECHO_BIN, "-l", listen, "-w", "2", "--reuseport", "--metrics",
                     "127.0.0.1:0", "--log-level", dir ? "debug" : "warn", dir ? "--log-file" : NULL,
                     log, NULL};
-    assert_int_equal(mux_child_start(&s->c, argv, 10000), 0);
+    assert_int_equal(th_child_start(&s->c, argv, 10000), 0);
     assert_int_equal(deploy_ready_metrics(s->c.ready, s->metrics, sizeof(s->metrics)), 0);
 }
 
@@ -161,9 +161,9 @@ static void start_server(struct server *s, int port)
 static void expect_accepting(struct server *s)
 {
     static char text[1 << 16];
-    long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 10000LL * th_slowdown();
     unsigned long long acc = 0;
-    while (mux_now_ms() < deadline) {
+    while (th_now_ms() < deadline) {
         assert_int_equal(deploy_metrics(s->metrics, text, sizeof(text)), 0);
         if ((acc = deploy_metric(text, "mux_connections_accepted_total")) > 0)
             break;
@@ -202,7 +202,7 @@ static void test_restart_under_churn(void **state)
     bool migrate = migrate_on();
     print_message("%s = %s\n", MIGRATE_PATH,
                   migrate ? "1 (set for this test)" : "unchanged (not root, absent or disabled)");
-    int slow = mux_test_slowdown();
+    int slow = th_slowdown();
     unsigned long long phase = slow > 1 ? 30 : 600; /* connections between steps */
 
     struct server cur, next;
@@ -210,7 +210,7 @@ static void test_restart_under_churn(void **state)
     static struct churn ch;
     memset(&ch, 0, sizeof(ch));
     ch.port = cur.c.port;
-    ch.t0 = mux_now_ms();
+    ch.t0 = th_now_ms();
     struct client cl[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         cl[i] = (struct client){.ch = &ch, .state = seed + 7919ULL * (unsigned long long)i + 1};
@@ -221,18 +221,18 @@ static void test_restart_under_churn(void **state)
         start_server(&next, cur.c.port);
         expect_accepting(&next);
         churn_on(&ch, phase);
-        long long t = mux_now_ms();
-        assert_int_equal(mux_child_stop(&cur.c, SIGTERM, 15000), 0);
+        long long t = th_now_ms();
+        assert_int_equal(th_child_stop(&cur.c, SIGTERM, 15000), 0);
         print_message("restart %d at +%lld ms: old server gone in %lld ms; %llu connections, "
                       "%llu failed so far\n",
-                      r + 1, t - ch.t0, mux_now_ms() - t, atomic_load(&ch.done), failures(&ch));
+                      r + 1, t - ch.t0, th_now_ms() - t, atomic_load(&ch.done), failures(&ch));
         cur = next;
     }
     churn_on(&ch, phase);
     atomic_store(&ch.stop, true);
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(cl[i].tid, NULL);
-    assert_int_equal(mux_child_stop(&cur.c, SIGTERM, 15000), 0);
+    assert_int_equal(th_child_stop(&cur.c, SIGTERM, 15000), 0);
     migrate_restore();
 
     unsigned long long failed = failures(&ch);

@@ -183,7 +183,7 @@ static void test_outq_clear_closes_files(void **state)
 
 static int group_setup(void **state)
 {
-    seed_rng();
+    th_seed_rng("MUX_TEST_SEED");
     return 0;
 }
 
@@ -244,7 +244,7 @@ static void inbuf_read(struct mux__inbuf *b, struct mux__bufpool *p, size_t max_
     assert_true(avail <= max_input - m->len);
     if (len_before < cap_before) /* room existed: slide, never grow */
         assert_int_equal(b->cap, cap_before);
-    size_t n = next_rand() % 2 ? avail : 1 + next_rand() % avail;
+    size_t n = th_rand() % 2 ? avail : 1 + th_rand() % avail;
     for (size_t i = 0; i < n; i++) /* writes every byte it was offered: ASan checks the room */
         dst[i] = (char)(m->next + i);
     mux__inbuf_commit(b, n);
@@ -268,13 +268,13 @@ static void inbuf_random_round(size_t block, size_t max_input, int steps)
     struct inbuf_model m = {.bytes = malloc(max_input)};
     assert_non_null(m.bytes);
     for (int s = 0; s < steps; s++) {
-        unsigned op = (unsigned)(next_rand() % 20);
+        unsigned op = (unsigned)(th_rand() % 20);
         if (op < 8)
             inbuf_read(&b, &p, max_input, &m);
         else if (op < 13 && m.len)
             inbuf_consume(&b, 1, &m); /* the handler takes one byte */
         else if (op < 17 && m.len)
-            inbuf_consume(&b, next_rand() % (m.len + 1), &m);
+            inbuf_consume(&b, th_rand() % (m.len + 1), &m);
         else if (op < 18)
             inbuf_consume(&b, m.len, &m);
         if (op >= 17) { /* the read path releases an idle buffer */
@@ -298,8 +298,8 @@ static void inbuf_random_round(size_t block, size_t max_input, int steps)
 static void test_inbuf_random_against_model(void **state)
 {
     for (int r = 0; r < 40; r++) {
-        size_t block = 16 + next_rand() % 64;
-        size_t max_input = block + next_rand() % (block * 8); /* >= block, as the config demands */
+        size_t block = 16 + th_rand() % 64;
+        size_t max_input = block + th_rand() % (block * 8); /* >= block, as the config demands */
         inbuf_random_round(block, max_input, 3000);
     }
     inbuf_random_round(16, 16, 2000); /* no growth possible at all */
@@ -415,13 +415,13 @@ static void check_outq(const struct mux__outq *q, const struct outq_model *m, si
 /* One write: what a writev or sendfile of a random part would report. */
 static void outq_write(struct mux__outq *q, struct mux__bufpool *p, struct outq_model *m)
 {
-    int max = 1 + (int)(next_rand() % 5); /* often fewer than the chunks queued */
+    int max = 1 + (int)(th_rand() % 5); /* often fewer than the chunks queued */
     size_t total = check_iov(q, m, max), n;
     const struct mux__chunk *f = mux__outq_head_file(q);
     if (f)
-        n = f->remaining ? next_rand() % (f->remaining + 1) : 0;
+        n = f->remaining ? th_rand() % (f->remaining + 1) : 0;
     else
-        n = total ? next_rand() % (total + 1) : 0;
+        n = total ? th_rand() % (total + 1) : 0;
     int closed[512];
     int nclosed = model_advance(m, n, closed);
     mux__outq_advance(q, p, n);
@@ -435,8 +435,8 @@ static void outq_append_file(struct mux__outq *q, struct mux__bufpool *p, struct
         return;
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    size_t len = next_rand() % 4 == 0 ? 0 : next_rand() % 100000;
-    assert_int_equal(mux__outq_append_file(q, p, fd, (off_t)(next_rand() % 1000), len), 0);
+    size_t len = th_rand() % 4 == 0 ? 0 : th_rand() % 100000;
+    assert_int_equal(mux__outq_append_file(q, p, fd, (off_t)(th_rand() % 1000), len), 0);
     m->segs[m->tail++] = (struct seg){.fd = fd, .len = len};
     m->bytes += len;
     m->files++;
@@ -452,9 +452,9 @@ static void outq_random_round(size_t block, int steps)
     unsigned char *buf = malloc(cap * 40);
     assert_non_null(buf);
     for (int s = 0; s < steps && m.tail < 500; s++) {
-        unsigned op = (unsigned)(next_rand() % 10);
+        unsigned op = (unsigned)(th_rand() % 10);
         if (op < 4) { /* up to 40 chunks in one send */
-            size_t len = next_rand() % 3 ? 1 + next_rand() % (cap * 2) : 1 + next_rand() % (cap * 40);
+            size_t len = th_rand() % 3 ? 1 + th_rand() % (cap * 2) : 1 + th_rand() % (cap * 40);
             for (size_t i = 0; i < len; i++)
                 buf[i] = (unsigned char)(m.next + i);
             assert_int_equal(mux__outq_append(&q, &p, buf, len), 0);
@@ -487,7 +487,7 @@ static void outq_random_round(size_t block, int steps)
 static void test_outq_random_against_model(void **state)
 {
     for (int r = 0; r < 30; r++)
-        outq_random_round(sizeof(struct mux__chunk) + 1 + next_rand() % 64, 2000);
+        outq_random_round(sizeof(struct mux__chunk) + 1 + th_rand() % 64, 2000);
 }
 
 /* One big send across many chunks, exported 3 iovecs at a time into an

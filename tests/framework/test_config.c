@@ -186,7 +186,7 @@ static char tmp_dir[256];
 
 static int group_setup(void **state)
 {
-    seed_rng();
+    th_seed_rng("MUX_TEST_SEED");
     const char *base = getenv("TMPDIR");
     snprintf(tmp_dir, sizeof(tmp_dir), "%s/mux-test-config-XXXXXX", base && *base ? base : "/tmp");
     return mkdtemp(tmp_dir) ? 0 : -1;
@@ -305,7 +305,7 @@ static void check_file_value(const struct mux_config_key *k, const char *literal
                         neutral[i].value);
         line++;
     }
-    for (unsigned i = next_rand() % 4; i > 0; i--, line++) /* noise moves the key's line */
+    for (unsigned i = th_rand() % 4; i > 0; i--, line++) /* noise moves the key's line */
         len += snprintf(text + len, sizeof(text) - (size_t)len, "  # %s = 4294967297;\n", k->name);
     line++;
     snprintf(text + len, sizeof(text) - (size_t)len, "  %s = %s;\n};\n", k->name, literal);
@@ -349,7 +349,7 @@ static int boundary_values(const struct mux_config_key *k, __int128 *out)
 {
     const __int128 two32 = (__int128)1 << 32, two64 = (__int128)1 << 64;
     int n = 0;
-    __int128 in = k->min + (__int128)(next_rand() % (unsigned long long)(k->max - k->min + 1));
+    __int128 in = k->min + (__int128)(th_rand() % (unsigned long long)(k->max - k->min + 1));
     const __int128 base[] = {k->min, k->max, (__int128)k->min - 1, (__int128)k->max + 1, in};
     for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++) {
         out[n++] = base[i];
@@ -640,7 +640,7 @@ static void test_directory_and_binary_files(void **state)
 static void expect_exit_2(char *const argv[], const char *words)
 {
     char out[4096];
-    int rc = mux_run_capture(argv, out, sizeof(out), 10000);
+    int rc = th_run_capture(argv, out, sizeof(out), 10000);
     print_message("%s", out);
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, words));

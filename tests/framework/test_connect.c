@@ -65,9 +65,9 @@ static void signal_all(void)
 
 static int wait_for(atomic_int *flag, int want, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     pthread_mutex_lock(&lock);
-    while (atomic_load(flag) < want && mux_now_ms() < deadline) {
+    while (atomic_load(flag) < want && th_now_ms() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20000000;
@@ -213,7 +213,7 @@ static const struct mux_handler server_handler = {
     .on_worker_start = on_start,
 };
 
-static void run_scenario(struct test_server *t, struct scen *s, unsigned grace_ms)
+static void run_scenario(struct th_inproc *t, struct scen *s, unsigned grace_ms)
 {
     struct mux_options o;
     mux_options_init(&o);
@@ -221,20 +221,16 @@ static void run_scenario(struct test_server *t, struct scen *s, unsigned grace_m
     o.workers = 1;
     o.log_level = MUX_LOG_WARN;
     o.shutdown_grace_ms = grace_ms;
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "epoll-et") == 0)
-        o.edge_triggered = true;
-    else if (b && b[0])
-        snprintf(o.poller, sizeof(o.poller), "%s", b);
+    th_options_poller(&o);
     pthread_mutex_init(&s->lock, NULL);
-    assert_int_equal(test_server_start(t, &o, &server_handler, s), 0);
+    assert_int_equal(th_inproc_start(t, &o, &server_handler, s), 0);
     assert_int_equal(wait_for(&s->started, 1, 5000), 0);
     assert_int_equal(mux_server_post(t->s, 0, do_connect, s), 0);
 }
 
-static void finish(struct test_server *t, struct scen *s)
+static void finish(struct th_inproc *t, struct scen *s)
 {
-    assert_int_equal(test_server_stop(t), 0);
+    assert_int_equal(th_inproc_stop(t), 0);
     assert_int_equal(atomic_load(&s->calls_bad), 0);
     pthread_mutex_destroy(&s->lock);
 }
@@ -254,7 +250,7 @@ static int listener(struct scen *s, int backlog)
 static int accept_one(int lfd)
 {
     struct pollfd p = {.fd = lfd, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 5000 * mux_test_slowdown()), 1);
+    assert_int_equal(poll(&p, 1, 5000 * th_slowdown()), 1);
     return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
@@ -263,22 +259,22 @@ static int accept_one(int lfd)
 static void check_hello_then(int peer, bool expect_eof)
 {
     char buf[8];
-    assert_int_equal(mux_read_exact(peer, buf, 5, 5000), 5);
+    assert_int_equal(th_read_exact(peer, buf, 5, 5000), 5);
     assert_memory_equal(buf, "hello", 5);
     if (expect_eof)
-        assert_int_equal(mux_wait_eof(peer, 5000), 0);
+        assert_int_equal(th_wait_eof(peer, 5000), 0);
 }
 
 static void test_connect_send_reply(void **state)
 {
     struct scen s = {.action = A_SEND, .timeout_ms = 5000};
-    struct test_server t;
+    struct th_inproc t;
     int lfd = listener(&s, 16);
     run_scenario(&t, &s, 2000);
     int peer = accept_one(lfd);
     check_hello_then(peer, false);
     assert_int_equal(wait_for(&s.connects, 1, 5000), 0);
-    assert_int_equal(mux_write_all(peer, "world", 5, 5000), 0);
+    assert_int_equal(th_write_all(peer, "world", 5, 5000), 0);
     close(peer); /* peer FIN: no on_eof, so it closes once flushed */
     assert_int_equal(wait_for(&s.closes, 1, 5000), 0);
     assert_int_equal(atomic_load(&s.close_err), 0);
@@ -292,7 +288,7 @@ static void test_connect_send_reply(void **state)
 static void test_close_while_connecting_flushes(void **state)
 {
     struct scen s = {.action = A_SEND_CLOSE, .timeout_ms = 5000};
-    struct test_server t;
+    struct th_inproc t;
     int lfd = listener(&s, 16);
     run_scenario(&t, &s, 2000);
     int peer = accept_one(lfd);
@@ -308,12 +304,12 @@ static void test_close_while_connecting_flushes(void **state)
 static void test_shutdown_write_while_connecting(void **state)
 {
     struct scen s = {.action = A_SEND_SHUTWR, .timeout_ms = 5000};
-    struct test_server t;
+    struct th_inproc t;
     int lfd = listener(&s, 16);
     run_scenario(&t, &s, 2000);
     int peer = accept_one(lfd);
     check_hello_then(peer, true); /* our FIN after the bytes ... */
-    assert_int_equal(mux_write_all(peer, "bye", 3, 5000), 0); /* ... and reading goes on */
+    assert_int_equal(th_write_all(peer, "bye", 3, 5000), 0); /* ... and reading goes on */
     shutdown(peer, SHUT_WR);
     assert_int_equal(wait_for(&s.closes, 1, 5000), 0);
     assert_int_equal(atomic_load(&s.close_err), 0);
@@ -327,16 +323,16 @@ static void test_shutdown_write_while_connecting(void **state)
 static void test_eof_reply(void **state)
 {
     struct scen s = {.action = A_EOF_REPLY, .timeout_ms = 5000};
-    struct test_server t;
+    struct th_inproc t;
     int lfd = listener(&s, 16);
     run_scenario(&t, &s, 2000);
     int peer = accept_one(lfd);
-    assert_int_equal(mux_write_all(peer, "ping", 4, 5000), 0);
+    assert_int_equal(th_write_all(peer, "ping", 4, 5000), 0);
     shutdown(peer, SHUT_WR);
     char buf[4];
-    assert_int_equal(mux_read_exact(peer, buf, 4, 5000), 4);
+    assert_int_equal(th_read_exact(peer, buf, 4, 5000), 4);
     assert_memory_equal(buf, "pong", 4);
-    assert_int_equal(mux_wait_eof(peer, 5000), 0);
+    assert_int_equal(th_wait_eof(peer, 5000), 0);
     assert_int_equal(wait_for(&s.closes, 1, 5000), 0);
     assert_int_equal(atomic_load(&s.close_err), 0);
     assert_int_equal(atomic_load(&s.eofs), 1);
@@ -352,7 +348,7 @@ static void test_eof_reply(void **state)
 static void test_refused(void **state)
 {
     struct scen s = {.action = A_SEND, .timeout_ms = 5000};
-    struct test_server t;
+    struct th_inproc t;
     close(listener(&s, 1)); /* a port nobody listens on any more */
     run_scenario(&t, &s, 2000);
     assert_int_equal(wait_for(&s.closes, 1, 5000), 0);
@@ -383,13 +379,13 @@ static int blackhole(struct scen *s, int fill[], int *nfill)
 static void test_timeout_and_calls_while_connecting(void **state)
 {
     struct scen s = {.action = A_CALLS, .timeout_ms = 150};
-    struct test_server t;
+    struct th_inproc t;
     int fill[8], nfill;
     int lfd = blackhole(&s, fill, &nfill);
-    long long t0 = mux_now_ms();
+    long long t0 = th_now_ms();
     run_scenario(&t, &s, 2000);
     assert_int_equal(wait_for(&s.closes, 1, 5000), 0);
-    assert_true(mux_now_ms() - t0 >= 150);
+    assert_true(th_now_ms() - t0 >= 150);
     assert_int_equal(atomic_load(&s.close_err), ETIMEDOUT);
     assert_int_equal(atomic_load(&s.connects), 0);
     for (int i = 0; i < nfill; i++)
@@ -401,7 +397,7 @@ static void test_timeout_and_calls_while_connecting(void **state)
 static void test_abort_while_connecting(void **state)
 {
     struct scen s = {.action = A_ABORT, .timeout_ms = 0};
-    struct test_server t;
+    struct th_inproc t;
     int fill[8], nfill;
     int lfd = blackhole(&s, fill, &nfill);
     run_scenario(&t, &s, 2000);
@@ -417,12 +413,12 @@ static void test_abort_while_connecting(void **state)
 static void test_shutdown_while_connecting(void **state)
 {
     struct scen s = {.action = A_SEND, .timeout_ms = 0};
-    struct test_server t;
+    struct th_inproc t;
     int fill[8], nfill;
     int lfd = blackhole(&s, fill, &nfill);
     run_scenario(&t, &s, 200);
     /* the connect is in progress; the grace period ends it */
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     assert_int_equal(atomic_load(&s.closes), 1);
     assert_int_equal(atomic_load(&s.close_err), ESHUTDOWN);
     assert_int_equal(atomic_load(&s.connects), 0);

@@ -56,6 +56,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include "seed.h"
 static SSL_CTX *client_ctx; /* non-NULL: TLS mode */
 #else
 typedef struct ssl_st SSL;
@@ -76,10 +77,9 @@ static unsigned char P(uint64_t i)
 
 static uint64_t rnd(uint64_t *s)
 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
+    unsigned long long x = *s;
+    th_xorshift(&x);
+    return *s = x;
 }
 
 static uint64_t below(uint64_t *s, uint64_t n)
@@ -516,17 +516,17 @@ static void tls_maybe_key_update(struct client *cl, uint64_t *rng) { (void)cl, (
 static void tls_detach(struct client *cl, bool notify) { (void)cl, (void)notify; }
 #endif
 
-static void client_open(struct client *cl, const struct test_server *srv, uint64_t *rng)
+static void client_open(struct client *cl, const struct th_inproc *srv, uint64_t *rng)
 {
     memset(cl, 0, sizeof(*cl));
-    cl->fd = mux_connect_tcp(srv->host, srv->port);
+    cl->fd = th_connect_tcp(srv->host, srv->port);
     if (cl->fd < 0)
         return;
     fcntl(cl->fd, F_SETFL, O_NONBLOCK);
     cl->mode = (enum cmode)below(rng, 4);
     cl->send_limit = below(rng, 4) == 0 ? below(rng, 64) : below(rng, STREAM_MAX);
     cl->half_close_at = below(rng, 3) == 0 ? below(rng, cl->send_limit + 1) : UINT64_MAX;
-    cl->end_at = mux_now_ms() + 20 + (long long)below(rng, 1500);
+    cl->end_at = th_now_ms() + 20 + (long long)below(rng, 1500);
     cl->rst_at_end = below(rng, 3) == 0;
     cl->max_frag = below(rng, 4) == 0 ? 1 : 1 + below(rng, 32768);
     if (tls_mode())
@@ -612,7 +612,7 @@ static int client_step(struct client *cl, uint64_t *rng, bool quiet)
             return 0;
         }
     }
-    if (!quiet && mux_now_ms() >= cl->end_at)
+    if (!quiet && th_now_ms() >= cl->end_at)
         client_close(cl);
     return 0;
 }
@@ -650,11 +650,7 @@ static void options(struct mux_options *o, uint64_t *rng)
     o->write_low_water = below(rng, 3) == 0 ? 0 : (size_t)below(rng, o->write_high_water + 1);
     o->idle_timeout_ms = below(rng, 2) ? 0 : 500 + (unsigned)below(rng, 3000);
     o->shutdown_grace_ms = 500 + (unsigned)below(rng, 1000);
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "epoll-et") == 0)
-        o->edge_triggered = true;
-    else if (b && b[0])
-        snprintf(o->poller, sizeof(o->poller), "%s", b);
+    th_options_poller(o);
 }
 
 static int make_pattern_file(void)
@@ -672,7 +668,7 @@ static int make_pattern_file(void)
 }
 
 struct stopper {
-    struct test_server *srv;
+    struct th_inproc *srv;
     int rc;
     atomic_bool done;
 };
@@ -680,7 +676,7 @@ struct stopper {
 static void *stop_thread(void *arg)
 {
     struct stopper *st = arg;
-    st->rc = test_server_stop(st->srv);
+    st->rc = th_inproc_stop(st->srv);
     atomic_store(&st->done, true);
     return NULL;
 }
@@ -713,16 +709,16 @@ static void test_lifecycle_fuzz(void **state)
 #endif
     }
 
-    struct test_server srv;
-    assert_int_equal(test_server_start(&srv, &o, &fuzz_handler, a), 0);
+    struct th_inproc srv;
+    assert_int_equal(th_inproc_start(&srv, &o, &fuzz_handler, a), 0);
     struct client *cl = calloc(CLIENTS, sizeof(*cl));
     for (int i = 0; i < CLIENTS; i++)
         cl[i].fd = -1;
     unsigned long long opened = 0, bytes = 0;
-    long long end = mux_now_ms() + (long long)seconds * 1000;
+    long long end = th_now_ms() + (long long)seconds * 1000;
     int bad = 0;
     struct pollfd pf[CLIENTS];
-    while (mux_now_ms() < end && !bad) {
+    while (th_now_ms() < end && !bad) {
         for (int i = 0; i < CLIENTS; i++) {
             if (cl[i].fd < 0) {
                 bytes += cl[i].received;
@@ -763,8 +759,8 @@ static void test_lifecycle_fuzz(void **state)
         atomic_init(&st.done, false);
         pthread_t t;
         pthread_create(&t, NULL, stop_thread, &st);
-        long long limit = mux_now_ms() + o.shutdown_grace_ms + 10000LL;
-        while (!atomic_load(&st.done) && mux_now_ms() < limit && !bad) {
+        long long limit = th_now_ms() + o.shutdown_grace_ms + 10000LL;
+        while (!atomic_load(&st.done) && th_now_ms() < limit && !bad) {
             for (int i = 0; i < CLIENTS; i++)
                 pf[i] = (struct pollfd){.fd = cl[i].fd, .events = POLLIN | POLLOUT};
             poll(pf, CLIENTS, 5);
@@ -780,7 +776,7 @@ static void test_lifecycle_fuzz(void **state)
     } else {
         for (int i = 0; i < CLIENTS; i++)
             client_close(&cl[i]);
-        assert_int_equal(test_server_stop(&srv), 0);
+        assert_int_equal(th_inproc_stop(&srv), 0);
     }
     free(cl);
     if (a->violations)

@@ -212,15 +212,9 @@ static const struct mux_handler handler = {
 struct fx {
     struct app app;
     struct mux_options opts;
-    struct test_server srv;
+    struct th_inproc srv;
     char file[64];
 };
-
-static bool edge_triggered(void)
-{
-    const char *b = getenv("MUX_TEST_POLLER");
-    return b && strcmp(b, "epoll-et") == 0;
-}
 
 static struct fx *fx_new(enum mode mode)
 {
@@ -233,18 +227,14 @@ static struct fx *fx_new(enum mode mode)
     f->opts.shutdown_grace_ms = 10000;
     const char *lv = getenv("MUX_TEST_LOG"); /* e.g. "debug" to follow every state change */
     f->opts.log_level = lv ? mux_log_level_parse(lv) : MUX_LOG_WARN;
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (edge_triggered())
-        f->opts.edge_triggered = true;
-    else if (b && b[0])
-        snprintf(f->opts.poller, sizeof(f->opts.poller), "%s", b);
+    th_options_poller(&f->opts);
     mux_log_setup(f->opts.log_level, "test");
     return f;
 }
 
 static void fx_start(struct fx *f)
 {
-    assert_int_equal(test_server_start(&f->srv, &f->opts, &handler, &f->app), 0);
+    assert_int_equal(th_inproc_start(&f->srv, &f->opts, &handler, &f->app), 0);
 }
 
 static uint64_t open_conns(struct fx *f)
@@ -262,20 +252,20 @@ static uint64_t open_conns(struct fx *f)
  * turn and nothing signals a change, so this polls, bounded. */
 static int wait_open_conns(struct fx *f, uint64_t n, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     do {
         if (open_conns(f) == n)
             return 0;
         struct timespec ts = {.tv_nsec = 1000000};
         nanosleep(&ts, NULL);
-    } while (mux_now_ms() < deadline);
+    } while (th_now_ms() < deadline);
     return -1;
 }
 
 /* Stops the server; every accepted connection got exactly one on_close. */
 static void fx_finish(struct fx *f)
 {
-    assert_int_equal(test_server_stop(&f->srv), 0);
+    assert_int_equal(th_inproc_stop(&f->srv), 0);
     assert_int_equal(f->app.accepts, f->app.closes);
     assert_int_equal(f->app.double_closes, 0);
     assert_int_equal(f->app.bad_calls, 0);
@@ -287,7 +277,7 @@ static void fx_finish(struct fx *f)
 
 static int connect_srv(struct fx *f)
 {
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
     assert_true(fd >= 0);
     return fd;
 }
@@ -328,7 +318,7 @@ static void expect_pattern(int fd, size_t from, size_t len, int timeout_ms)
     char *buf = malloc(chunk);
     while (got < len) {
         size_t want = len - got < chunk ? len - got : chunk;
-        ssize_t n = mux_read_exact(fd, buf, want, timeout_ms);
+        ssize_t n = th_read_exact(fd, buf, want, timeout_ms);
         if (n != (ssize_t)want)
             fail_msg("got %zu of %zu bytes, then %zd", got, len, n);
         for (size_t i = 0; i < want; i++)
@@ -343,7 +333,7 @@ static void expect_pattern(int fd, size_t from, size_t len, int timeout_ms)
 static void expect_pattern_then_eof(int fd, size_t len, int timeout_ms)
 {
     expect_pattern(fd, 0, len, timeout_ms);
-    assert_int_equal(mux_wait_eof(fd, timeout_ms), 0);
+    assert_int_equal(th_wait_eof(fd, timeout_ms), 0);
 }
 
 /* ---- every call from on_close, for every way a connection ends ---- */
@@ -356,35 +346,35 @@ static void test_calls_in_on_close(void **state)
     /* peer FIN, peer reset, idle timeout */
     int a = connect_srv(f), b = connect_srv(f), t = connect_srv(f);
     char buf[4];
-    assert_int_equal(mux_write_all(a, "hi", 2, 5000), 0);
-    assert_int_equal(mux_read_exact(a, buf, 2, 5000), 2);
+    assert_int_equal(th_write_all(a, "hi", 2, 5000), 0);
+    assert_int_equal(th_read_exact(a, buf, 2, 5000), 2);
     shutdown(a, SHUT_WR);
-    assert_int_equal(mux_wait_eof(a, 5000), 0);
-    assert_int_equal(mux_write_all(b, "hi", 2, 5000), 0);
-    assert_int_equal(mux_read_exact(b, buf, 2, 5000), 2);
+    assert_int_equal(th_wait_eof(a, 5000), 0);
+    assert_int_equal(th_write_all(b, "hi", 2, 5000), 0);
+    assert_int_equal(th_read_exact(b, buf, 2, 5000), 2);
     reset_close(b);
-    assert_int_equal(mux_wait_eof(t, 5000), 0); /* the idle timeout closes it */
+    assert_int_equal(th_wait_eof(t, 5000), 0); /* the idle timeout closes it */
     close(a);
     close(t);
     /* app close, then app abort */
     f->app.close_on_read = true;
     int c = connect_srv(f);
-    assert_int_equal(mux_write_all(c, "hi", 2, 5000), 0);
-    assert_int_equal(mux_read_exact(c, buf, 2, 5000), 2);
-    assert_int_equal(mux_wait_eof(c, 5000), 0);
+    assert_int_equal(th_write_all(c, "hi", 2, 5000), 0);
+    assert_int_equal(th_read_exact(c, buf, 2, 5000), 2);
+    assert_int_equal(th_wait_eof(c, 5000), 0);
     close(c);
     f->app.close_on_read = false;
     f->app.abort_on_read = true;
     int d = connect_srv(f);
-    assert_int_equal(mux_write_all(d, "hi", 2, 5000), 0);
-    assert_int_equal(mux_wait_eof(d, 5000), -ECONNRESET);
+    assert_int_equal(th_write_all(d, "hi", 2, 5000), 0);
+    assert_int_equal(th_wait_eof(d, 5000), -ECONNRESET);
     close(d);
     f->app.abort_on_read = false;
     assert_int_equal(wait_open_conns(f, 0, 5000), 0);
     /* shutdown with connections open */
     int e = connect_srv(f), g = connect_srv(f);
-    assert_int_equal(mux_write_all(e, "hi", 2, 5000), 0);
-    assert_int_equal(mux_read_exact(e, buf, 2, 5000), 2);
+    assert_int_equal(th_write_all(e, "hi", 2, 5000), 0);
+    assert_int_equal(th_read_exact(e, buf, 2, 5000), 2);
     fx_finish(f);
     close(e);
     close(g);
@@ -398,7 +388,7 @@ static void test_paused_peer_half_close_no_spin(void **state)
     f->opts.shutdown_grace_ms = 300; /* paused to the end: the grace period closes it */
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     shutdown(fd, SHUT_WR);
     assert_int_equal(wait_open_conns(f, 1, 5000), 0);
     assert_idle(400);
@@ -409,7 +399,7 @@ static void test_paused_peer_half_close_no_spin(void **state)
 /* Bounded wait until the app's counter reaches n (read under its lock). */
 static int wait_count(struct fx *f, const int *counter, int n, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     do {
         pthread_mutex_lock(&f->app.lock);
         int v = *counter;
@@ -418,7 +408,7 @@ static int wait_count(struct fx *f, const int *counter, int n, int timeout_ms)
             return 0;
         struct timespec ts = {.tv_nsec = 1000000};
         nanosleep(&ts, NULL);
-    } while (mux_now_ms() < deadline);
+    } while (th_now_ms() < deadline);
     return -1;
 }
 
@@ -427,14 +417,13 @@ static int wait_count(struct fx *f, const int *counter, int n, int timeout_ms)
  * not at the idle timeout or the shutdown. */
 static void test_paused_peer_reset(void **state)
 {
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "select") == 0)
+    if (th_poller_is("select"))
         skip(); /* select cannot watch for errors alone (poller_select.c) */
     struct fx *f = fx_new(M_PAUSE);
     f->opts.idle_timeout_ms = 60000;
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     assert_int_equal(wait_count(f, &f->app.pauses, 1, 5000), 0);
     reset_close(fd);
     if (wait_count(f, &f->app.closes, 1, 3000) != 0)
@@ -450,15 +439,15 @@ static void test_blocked_peer_half_close_no_spin(void **state)
     f->app.big = 16 << 20; /* far above write_high_water: reading stops */
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     shutdown(fd, SHUT_WR);
     /* wait until the reply is really queued and stuck: some bytes arrive */
     char b;
-    assert_int_equal(mux_read_exact(fd, &b, 1, 5000), 1);
+    assert_int_equal(th_read_exact(fd, &b, 1, 5000), 1);
     assert_idle(400);
     /* reading it all ends in the close the half-close asked for */
     expect_pattern(fd, 1, f->app.big, 10000);
-    assert_int_equal(mux_wait_eof(fd, 5000), 0);
+    assert_int_equal(th_wait_eof(fd, 5000), 0);
     close(fd);
     fx_finish(f);
 }
@@ -476,9 +465,9 @@ static void test_data_and_fin_in_one_segment(void **state)
         /* MSG_MORE holds the data back so the FIN leaves with it */
         assert_int_equal(send(fd, msg, (size_t)len, MSG_MORE), len);
         shutdown(fd, SHUT_WR);
-        assert_int_equal(mux_read_exact(fd, back, (size_t)len, 5000), len);
+        assert_int_equal(th_read_exact(fd, back, (size_t)len, 5000), len);
         assert_memory_equal(msg, back, (size_t)len);
-        assert_int_equal(mux_wait_eof(fd, 5000), 0);
+        assert_int_equal(th_wait_eof(fd, 5000), 0);
         close(fd);
     }
     assert_int_equal(wait_open_conns(f, 0, 5000), 0);
@@ -506,7 +495,7 @@ static void big_then_eof(enum mode mode, bool close_after, bool half_close)
     }
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "GET", 3, 5000), 0);
+    assert_int_equal(th_write_all(fd, "GET", 3, 5000), 0);
     if (half_close)
         shutdown(fd, SHUT_WR);
     expect_pattern_then_eof(fd, f->app.big, 10000);
@@ -555,7 +544,7 @@ static void test_producer_after_half_close(void **state)
     f->app.big = 3 << 20;
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "bye", 3, 5000), 0);
+    assert_int_equal(th_write_all(fd, "bye", 3, 5000), 0);
     shutdown(fd, SHUT_WR); /* the producer still finishes, then the close follows */
     expect_pattern_then_eof(fd, f->app.big, 10000);
     close(fd);
@@ -576,13 +565,13 @@ static void test_producer_during_shutdown(void **state)
     fx_start(f);
     int fd = connect_srv(f);
     char b;
-    assert_int_equal(mux_read_exact(fd, &b, 1, 5000), 1);
+    assert_int_equal(th_read_exact(fd, &b, 1, 5000), 1);
     assert_int_equal(b, (char)pattern(0));
     pthread_t t;
     pthread_create(&t, NULL, stop_server, f);
     /* the producer is not cut off: it wants on_writable, so it may finish */
     expect_pattern(fd, 1, f->app.big, 10000);
-    assert_int_equal(mux_wait_eof(fd, 10000), 0);
+    assert_int_equal(th_wait_eof(fd, 10000), 0);
     pthread_join(t, NULL);
     close(fd);
     fx_finish(f);
@@ -596,10 +585,10 @@ static void test_low_water_zero(void **state)
     f->opts.write_high_water = 1;
     f->opts.write_low_water = 0;
     fx_start(f);
-    struct mux_load l = {.host = f->srv.host, .port = f->srv.port, .conns = 8,
+    struct th_load l = {.host = f->srv.host, .port = f->srv.port, .conns = 8,
                          .bytes_per_conn = 1 << 20, .max_fragment = 65536,
-                         .xform = MUX_XFORM_ECHO, .seed = 7, .timeout_ms = 30000};
-    assert_int_equal(mux_load_run(&l), 0);
+                         .xform = TH_XFORM_ECHO, .seed = 7, .timeout_ms = 30000};
+    assert_int_equal(th_load_run(&l), 0);
     assert_int_equal(l.completed, 8);
     fx_finish(f);
 }
@@ -610,7 +599,7 @@ static void test_one_huge_send(void **state)
     f->app.big = 20 << 20; /* one mux_conn_send: many more chunks than one writev takes */
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     expect_pattern(fd, 0, f->app.big, 10000);
     close(fd);
     fx_finish(f);
@@ -634,8 +623,8 @@ struct streamer {
 static bool reset_follows(int fd)
 {
     struct pollfd p = {.fd = fd, .events = 0};
-    long long deadline = mux_now_ms() + 1000LL * mux_test_slowdown();
-    while (mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 1000LL * th_slowdown();
+    while (th_now_ms() < deadline) {
         if (poll(&p, 1, 50) > 0 && (p.revents & POLLERR))
             return true;
         int err = 0;
@@ -653,11 +642,11 @@ static void streamer_step(struct streamer *s, bool stopping)
     if (!s->stop_sending) {
         size_t n = 1 + (s->rng_tx % sizeof(buf));
         unsigned long long st = s->rng_tx;
-        mux_fill_random(buf, n, &st);
+        th_fill_random(buf, n, &st);
         ssize_t w = send(s->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             unsigned long long st2 = s->rng_tx;
-            mux_fill_random(buf, (size_t)w, &st2); /* advance by what was taken */
+            th_fill_random(buf, (size_t)w, &st2); /* advance by what was taken */
             s->rng_tx = st2;
             s->sent += (size_t)w;
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
@@ -669,7 +658,7 @@ static void streamer_step(struct streamer *s, bool stopping)
     }
     ssize_t r = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (r > 0) {
-        mux_fill_random(want, (size_t)r, &s->rng_rx);
+        th_fill_random(want, (size_t)r, &s->rng_rx);
         assert_memory_equal(buf, want, (size_t)r); /* a correct prefix, always */
         s->received += (size_t)r;
     } else if (r == 0) {
@@ -694,19 +683,19 @@ static void test_shutdown_never_loses_silently(void **state)
     f->opts.shutdown_grace_ms = 1500;
     fx_start(f);
     struct streamer *s = calloc(STREAMERS, sizeof(*s));
-    unsigned long long seed = (unsigned long long)mux_now_ms();
+    unsigned long long seed = (unsigned long long)th_now_ms();
     printf("seed %llu\n", seed);
     for (int i = 0; i < STREAMERS; i++) {
         s[i].fd = connect_srv(f);
         s[i].rng_tx = s[i].rng_rx = seed + (unsigned long long)i * 7919;
         fcntl(s[i].fd, F_SETFL, O_NONBLOCK);
     }
-    long long stop_at = mux_now_ms() + 200, deadline = stop_at + 20000LL * mux_test_slowdown();
+    long long stop_at = th_now_ms() + 200, deadline = stop_at + 20000LL * th_slowdown();
     pthread_t t;
     bool stopped = false;
     int done = 0;
-    while (done < STREAMERS && mux_now_ms() < deadline) {
-        if (!stopped && mux_now_ms() >= stop_at) {
+    while (done < STREAMERS && th_now_ms() < deadline) {
+        if (!stopped && th_now_ms() >= stop_at) {
             pthread_create(&t, NULL, stop_server, f);
             stopped = true;
             for (int i = 0; i < STREAMERS; i += 2)
@@ -739,20 +728,20 @@ static void test_second_stop_ends_grace(void **state)
     f->opts.shutdown_grace_ms = 60000;
     fx_start(f);
     int fd = connect_srv(f);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     char b;
-    assert_int_equal(mux_read_exact(fd, &b, 1, 5000), 1);
-    long long t0 = mux_now_ms();
+    assert_int_equal(th_read_exact(fd, &b, 1, 5000), 1);
+    long long t0 = th_now_ms();
     mux_server_stop(f->srv.s);
     /* the listener closes once the shutdown has begun */
-    long long deadline = t0 + 5000LL * mux_test_slowdown();
+    long long deadline = t0 + 5000LL * th_slowdown();
     int probe;
-    while ((probe = mux_connect_tcp(f->srv.host, f->srv.port)) >= 0 && mux_now_ms() < deadline)
+    while ((probe = th_connect_tcp(f->srv.host, f->srv.port)) >= 0 && th_now_ms() < deadline)
         close(probe);
     assert_true(probe < 0);
     fx_finish(f); /* the second request */
-    assert_true(mux_now_ms() - t0 < 10000LL * mux_test_slowdown());
-    assert_int_equal(mux_wait_eof(fd, 5000), -ECONNRESET);
+    assert_true(th_now_ms() - t0 < 10000LL * th_slowdown());
+    assert_int_equal(th_wait_eof(fd, 5000), -ECONNRESET);
     close(fd);
 }
 
@@ -787,12 +776,12 @@ static void test_off_thread_call_aborts(void **state)
         o.workers = 1;
         o.log_level = MUX_LOG_ERROR;
         static const struct mux_handler h = {.on_accept = grab_accept, .on_read = grab_read};
-        struct test_server srv;
-        if (test_server_start(&srv, &o, &h, NULL) < 0)
+        struct th_inproc srv;
+        if (th_inproc_start(&srv, &o, &h, NULL) < 0)
             _exit(3);
-        int fd = mux_connect_tcp(srv.host, srv.port);
-        long long deadline = mux_now_ms() + 5000;
-        while (!atomic_load(&grabbed) && mux_now_ms() < deadline)
+        int fd = th_connect_tcp(srv.host, srv.port);
+        long long deadline = th_now_ms() + 5000;
+        while (!atomic_load(&grabbed) && th_now_ms() < deadline)
             sched_yield();
         if (fd < 0 || !atomic_load(&grabbed))
             _exit(4);

@@ -68,7 +68,7 @@ static void p_close(struct mux_conn *c, int err)
 static const struct mux_handler p_handler = {
     .on_accept = p_accept, .on_read = p_read, .on_close = p_close};
 
-static void proxy_server(struct test_server *srv, struct papp *a)
+static void proxy_server(struct th_inproc *srv, struct papp *a)
 {
     struct mux_options o;
     mux_options_init(&o);
@@ -77,29 +77,25 @@ static void proxy_server(struct test_server *srv, struct papp *a)
     o.proxy_protocol = true;
     o.idle_timeout_ms = 300; /* also the PROXY header's deadline */
     o.log_level = MUX_LOG_ERROR;
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "epoll-et") == 0)
-        o.edge_triggered = true;
-    else if (b && b[0])
-        snprintf(o.poller, sizeof(o.poller), "%s", b);
+    th_options_poller(&o);
     pthread_mutex_init(&a->lock, NULL);
-    assert_int_equal(test_server_start(srv, &o, &p_handler, a), 0);
+    assert_int_equal(th_inproc_start(srv, &o, &p_handler, a), 0);
 }
 
 /* Sends hdr (byte by byte when split) then "ping"; expects the peer line the
  * handler writes, then the echo. */
-static void expect_peer(struct test_server *srv, const void *hdr, size_t len, bool split,
+static void expect_peer(struct th_inproc *srv, const void *hdr, size_t len, bool split,
                         const char *want_peer)
 {
-    int fd = mux_connect_tcp(srv->host, srv->port);
+    int fd = th_connect_tcp(srv->host, srv->port);
     assert_true(fd >= 0);
     const char *p = hdr;
     for (size_t i = 0; i < len; i += split ? 1 : len)
-        assert_int_equal(mux_write_all(fd, p + i, split ? 1 : len, 5000), 0);
-    assert_int_equal(mux_write_all(fd, "ping", 4, 5000), 0);
+        assert_int_equal(th_write_all(fd, p + i, split ? 1 : len, 5000), 0);
+    assert_int_equal(th_write_all(fd, "ping", 4, 5000), 0);
     char buf[128];
     size_t want = strlen(want_peer) + 1 + 4;
-    assert_int_equal(mux_read_exact(fd, buf, want, 5000), (ssize_t)want);
+    assert_int_equal(th_read_exact(fd, buf, want, 5000), (ssize_t)want);
     buf[want] = '\0';
     char expect[128];
     snprintf(expect, sizeof(expect), "%s\nping", want_peer);
@@ -109,7 +105,7 @@ static void expect_peer(struct test_server *srv, const void *hdr, size_t len, bo
 
 static void test_proxy_v1_and_v2(void **state)
 {
-    struct test_server srv;
+    struct th_inproc srv;
     struct papp a = {0};
     proxy_server(&srv, &a);
     const char v1[] = "PROXY TCP4 203.0.113.7 192.0.2.1 40001 80\r\n";
@@ -126,43 +122,43 @@ static void test_proxy_v1_and_v2(void **state)
     /* v2 LOCAL (a health check): the real peer stands */
     unsigned char local[16] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54,
                                0x0A, 0x20, 0x00, 0x00, 0x00};
-    int fd = mux_connect_tcp(srv.host, srv.port);
-    assert_int_equal(mux_write_all(fd, local, sizeof(local), 5000), 0);
+    int fd = th_connect_tcp(srv.host, srv.port);
+    assert_int_equal(th_write_all(fd, local, sizeof(local), 5000), 0);
     char buf[64];
-    assert_int_equal(mux_read_exact(fd, buf, 10, 5000), 10);
+    assert_int_equal(th_read_exact(fd, buf, 10, 5000), 10);
     assert_memory_equal(buf, "127.0.0.1:", 10);
     close(fd);
     pthread_mutex_lock(&a.lock);
     int accepts = a.accepts;
     pthread_mutex_unlock(&a.lock);
-    assert_int_equal(test_server_stop(&srv), 0);
+    assert_int_equal(th_inproc_stop(&srv), 0);
     assert_int_equal(a.closes, accepts);
     assert_int_equal(accepts, 6);
 }
 
 static void test_proxy_refuses_bad_or_slow(void **state)
 {
-    struct test_server srv;
+    struct th_inproc srv;
     struct papp a = {0};
     proxy_server(&srv, &a);
     static const char *const bad[] = {"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
                                       "PROXY TCP4 1.2.3.4 5.6.7.8 99999 80\r\n",
                                       "PROXY  TCP4 1.2.3.4 5.6.7.8 1 80\r\n", "proxy tcp4\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int fd = mux_connect_tcp(srv.host, srv.port);
+        int fd = th_connect_tcp(srv.host, srv.port);
         assert_true(fd >= 0);
-        mux_write_all(fd, bad[i], strlen(bad[i]), 5000);
-        int rc = mux_wait_eof(fd, 5000); /* closed, nothing sent */
+        th_write_all(fd, bad[i], strlen(bad[i]), 5000);
+        int rc = th_wait_eof(fd, 5000); /* closed, nothing sent */
         assert_true(rc == 0 || rc == -ECONNRESET);
         close(fd);
     }
     /* a client that sends half a header and stalls is closed by the deadline */
-    int fd = mux_connect_tcp(srv.host, srv.port);
-    assert_int_equal(mux_write_all(fd, "PROXY TCP4 1.2", 14, 5000), 0);
-    int rc = mux_wait_eof(fd, 5000);
+    int fd = th_connect_tcp(srv.host, srv.port);
+    assert_int_equal(th_write_all(fd, "PROXY TCP4 1.2", 14, 5000), 0);
+    int rc = th_wait_eof(fd, 5000);
     assert_true(rc == 0 || rc == -ECONNRESET);
     close(fd);
-    assert_int_equal(test_server_stop(&srv), 0);
+    assert_int_equal(th_inproc_stop(&srv), 0);
     assert_int_equal(a.accepts, 0); /* the handler never saw them */
     assert_int_equal(a.closes, 0);
 }
@@ -201,8 +197,8 @@ static char *slurp(const char *path)
  * log asynchronously to us; polling the file is the only observation. */
 static bool wait_for_text(const char *path, const char *needle, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
-    while (mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
+    while (th_now_ms() < deadline) {
         const char *t = slurp(path);
         if (t && strstr(t, needle))
             return true;
@@ -220,11 +216,11 @@ static void test_test_config(void **state)
     write_file(tmp_path("bad.conf", bad, sizeof(bad)),
                "server = {\n  idle_timeout_ms = 4294967396;\n};\n");
     char *argv1[] = {MUX_ECHO_BIN, "-t", "-c", good, NULL};
-    assert_int_equal(mux_run_capture(argv1, out, sizeof(out), 10000), 0);
+    assert_int_equal(th_run_capture(argv1, out, sizeof(out), 10000), 0);
     assert_non_null(strstr(out, "valid"));
     assert_null(strstr(out, "listening"));
     char *argv2[] = {MUX_ECHO_BIN, "--test-config", "-c", bad, NULL};
-    assert_int_equal(mux_run_capture(argv2, out, sizeof(out), 10000), 2);
+    assert_int_equal(th_run_capture(argv2, out, sizeof(out), 10000), 2);
     assert_non_null(strstr(out, ":2: server.idle_timeout_ms"));
     /* nothing bound: port 1 needs root, and -t must not even try it, so the
      * same config checks fine as any user; here we check a port in use */
@@ -237,13 +233,13 @@ static void test_test_config(void **state)
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
     char *argv3[] = {MUX_ECHO_BIN, "-t", "-l", addr, NULL};
-    assert_int_equal(mux_run_capture(argv3, out, sizeof(out), 10000), 0);
+    assert_int_equal(th_run_capture(argv3, out, sizeof(out), 10000), 0);
     char *argv4[] = {MUX_ECHO_BIN, "-l", addr, NULL}; /* really binding fails: exit 1 */
-    assert_int_equal(mux_run_capture(argv4, out, sizeof(out), 10000), 1);
+    assert_int_equal(th_run_capture(argv4, out, sizeof(out), 10000), 1);
     close(hold);
 }
 
-static void start_echo(struct mux_child *c, const char *conf, const char *log, const char *extra)
+static void start_echo(struct th_child *c, const char *conf, const char *log, const char *extra)
 {
     char *argv[16];
     int n = 0;
@@ -259,22 +255,22 @@ static void start_echo(struct mux_child *c, const char *conf, const char *log, c
         argv[n++] = "127.0.0.1:0";
     }
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
 }
 
 /* Connects and waits for the idle timeout to close the connection;
  * returns how long it took (ms). */
-static long long idle_close_ms(const struct mux_child *c)
+static long long idle_close_ms(const struct th_child *c)
 {
-    int fd = mux_connect_tcp(c->host, c->port);
+    int fd = th_connect_tcp(c->host, c->port);
     assert_true(fd >= 0);
-    assert_int_equal(mux_write_all(fd, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(fd, "x", 1, 5000), 0);
     char b;
-    assert_int_equal(mux_read_exact(fd, &b, 1, 5000), 1);
-    long long t0 = mux_now_ms();
-    assert_int_equal(mux_wait_eof(fd, 20000), 0);
+    assert_int_equal(th_read_exact(fd, &b, 1, 5000), 1);
+    long long t0 = th_now_ms();
+    assert_int_equal(th_wait_eof(fd, 20000), 0);
     close(fd);
-    return mux_now_ms() - t0;
+    return th_now_ms() - t0;
 }
 
 static void test_sighup_reload(void **state)
@@ -283,7 +279,7 @@ static void test_sighup_reload(void **state)
     tmp_path("reload.conf", conf, sizeof(conf));
     tmp_path("reload.log", log, sizeof(log));
     write_file(conf, "server = { idle_timeout_ms = 10000; workers = 2; };\n");
-    struct mux_child c;
+    struct th_child c;
     start_echo(&c, conf, log, NULL);
     write_file(conf, "server = { idle_timeout_ms = 200; workers = 3; };\n");
     kill(c.pid, SIGHUP);
@@ -296,7 +292,7 @@ static void test_sighup_reload(void **state)
     kill(c.pid, SIGHUP);
     assert_true(wait_for_text(log, "reload failed, configuration unchanged", 5000));
     assert_true(idle_close_ms(&c) < 5000);
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 15000), 0);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 15000), 0);
 }
 
 static void test_sigusr1_reopens_log(void **state)
@@ -306,7 +302,7 @@ static void test_sigusr1_reopens_log(void **state)
     tmp_path("usr1.log", log, sizeof(log));
     tmp_path("usr1.log.1", old, sizeof(old));
     write_file(conf, "server = { log_level = \"info\"; };\n");
-    struct mux_child c;
+    struct th_child c;
     start_echo(&c, conf, log, NULL);
     assert_int_equal(rename(log, old), 0); /* what logrotate does */
     kill(c.pid, SIGUSR1);
@@ -314,7 +310,7 @@ static void test_sigusr1_reopens_log(void **state)
     kill(c.pid, SIGHUP); /* and later lines go there too */
     assert_true(wait_for_text(log, "configuration reloaded", 5000));
     assert_null(strstr(slurp(old), "configuration reloaded"));
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 15000), 0);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 15000), 0);
 }
 
 /* GET path from HOST:PORT with a raw socket; returns the body (static). */
@@ -325,14 +321,14 @@ static const char *http_get(const char *hostport, const char *path, int *status)
     snprintf(host, sizeof(host), "%s", hostport);
     char *colon = strrchr(host, ':');
     *colon = '\0';
-    int fd = mux_connect_tcp(host, atoi(colon + 1));
+    int fd = th_connect_tcp(host, atoi(colon + 1));
     assert_true(fd >= 0);
     char req[128];
     int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    assert_int_equal(mux_write_all(fd, req, (size_t)n, 5000), 0);
+    assert_int_equal(th_write_all(fd, req, (size_t)n, 5000), 0);
     size_t len = 0;
     ssize_t r;
-    while ((r = mux_read_exact(fd, buf + len, 1, 5000)) == 1 && len < sizeof(buf) - 1)
+    while ((r = th_read_exact(fd, buf + len, 1, 5000)) == 1 && len < sizeof(buf) - 1)
         len++;
     buf[len] = '\0';
     close(fd);
@@ -360,24 +356,24 @@ static void test_metrics(void **state)
     tmp_path("metrics.conf", conf, sizeof(conf));
     tmp_path("metrics.log", log, sizeof(log));
     write_file(conf, "server = { workers = 2; };\n");
-    struct mux_child c;
+    struct th_child c;
     start_echo(&c, conf, log, "--metrics");
     const char *m = strstr(c.ready, "metrics=");
     assert_non_null(m);
     char maddr[64];
     sscanf(m + 8, "%63[^,)]", maddr);
-    struct mux_load l = {.host = c.host, .port = c.port, .conns = 20, .bytes_per_conn = 5000,
-                         .max_fragment = 700, .xform = MUX_XFORM_ECHO, .seed = 3,
+    struct th_load l = {.host = c.host, .port = c.port, .conns = 20, .bytes_per_conn = 5000,
+                         .max_fragment = 700, .xform = TH_XFORM_ECHO, .seed = 3,
                          .timeout_ms = 30000};
-    assert_int_equal(mux_load_run(&l), 0);
+    assert_int_equal(th_load_run(&l), 0);
     /* the counters are published once per worker loop turn: poll, bounded */
-    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 5000LL * th_slowdown();
     const char *text;
     int status;
     do {
         text = http_get(maddr, "/metrics", &status);
         assert_int_equal(status, 200);
-    } while (metric(text, "mux_connections_closed_total") < 20 && mux_now_ms() < deadline);
+    } while (metric(text, "mux_connections_closed_total") < 20 && th_now_ms() < deadline);
     assert_true(metric(text, "mux_connections_accepted_total") >= 20);
     assert_int_equal(metric(text, "mux_bytes_received_total"), 20 * 5000);
     assert_int_equal(metric(text, "mux_bytes_sent_total"), 20 * 5000);
@@ -395,13 +391,13 @@ static void test_metrics(void **state)
     snprintf(cmd, sizeof(cmd), "promtool check metrics < %s", path);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     if (access("/usr/bin/promtool", X_OK) == 0) {
-        int rc = mux_run_capture(argv, out, sizeof(out), 30000);
+        int rc = th_run_capture(argv, out, sizeof(out), 30000);
         if (rc != 0)
             fail_msg("promtool check metrics: %s", out);
     } else {
         print_message("promtool not installed: format not checked\n");
     }
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 15000), 0);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 15000), 0);
 }
 
 static void test_raises_fd_limit(void **state)
@@ -416,20 +412,20 @@ static void test_raises_fd_limit(void **state)
                     "127.0.0.1:0", "--log-file", log, "--log-level", "info", NULL};
     if (access(argv[0], X_OK) != 0)
         skip();
-    struct mux_child c;
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    struct th_child c;
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     assert_true(wait_for_text(log, "raised the open file limit from 128", 5000));
     /* 300 clients at once: more than 128 descriptors */
-    struct mux_load l = {.host = c.host, .port = c.port, .conns = 300, .bytes_per_conn = 100,
-                         .max_fragment = 100, .xform = MUX_XFORM_ECHO, .seed = 5,
+    struct th_load l = {.host = c.host, .port = c.port, .conns = 300, .bytes_per_conn = 100,
+                         .max_fragment = 100, .xform = TH_XFORM_ECHO, .seed = 5,
                          .timeout_ms = 30000};
-    assert_int_equal(mux_load_run(&l), 0);
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 15000), 0);
+    assert_int_equal(th_load_run(&l), 0);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 15000), 0);
     /* a max_connections that cannot fit is warned about */
     write_file(conf, "server = { max_connections = 100000; workers = 1; };\n");
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     assert_true(wait_for_text(log, "max_connections = 100000 needs about", 5000));
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 15000), 0);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 15000), 0);
 }
 
 static void test_sd_notify(void **state)
@@ -444,7 +440,7 @@ static void test_sd_notify(void **state)
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%.100s", sock);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     setenv("NOTIFY_SOCKET", sock, 1);
-    struct mux_child c;
+    struct th_child c;
     start_echo(&c, conf, log, NULL);
     unsetenv("NOTIFY_SOCKET");
     char msgs[1024] = "";
@@ -455,11 +451,11 @@ static void test_sd_notify(void **state)
         if (i == 3)
             kill(c.pid, SIGTERM);
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000 * mux_test_slowdown()) != 1) {
+        if (poll(&p, 1, 5000 * th_slowdown()) != 1) {
 #ifndef MUX_HAVE_SYSTEMD_TEST
             if (i == 0) { /* built without libsystemd: no notifications at all */
                 print_message("no sd_notify (built without libsystemd)\n");
-                mux_child_stop(&c, SIGTERM, 15000);
+                th_child_stop(&c, SIGTERM, 15000);
                 close(fd);
                 unlink(sock);
                 skip();
@@ -475,7 +471,7 @@ static void test_sd_notify(void **state)
         strcat(msgs, "|");
         assert_memory_equal(m, expect[i], strlen(expect[i]));
     }
-    assert_int_equal(mux_child_wait(&c, 15000), 0);
+    assert_int_equal(th_child_wait(&c, 15000), 0);
     close(fd);
     unlink(sock);
 }

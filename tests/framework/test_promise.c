@@ -266,23 +266,19 @@ static void options(struct mux_options *o)
     o->write_high_water = 64 << 10;
     o->write_low_water = 16 << 10;
     o->shutdown_grace_ms = 300;
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "epoll-et") == 0)
-        o->edge_triggered = true;
-    else if (b && b[0])
-        snprintf(o->poller, sizeof(o->poller), "%s", b);
+    th_options_poller(o);
 }
 
 /* A client with a tiny receive buffer: says hello, then reads until the
  * server ends the connection (or 10 s), half-closing after a while. */
-static int client(const struct test_server *srv)
+static int client(const struct th_inproc *srv)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int small = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     struct sockaddr_storage ss;
     socklen_t len;
-    assert_int_equal(mux_sockaddr(srv->host, srv->port, &ss, &len), 0);
+    assert_int_equal(th_sockaddr(srv->host, srv->port, &ss, &len), 0);
     if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
         close(fd);
         return -1;
@@ -310,9 +306,9 @@ static void scenario(const char *plan)
     app.connects = 0;
     memset(app.live, 0, sizeof(app.live));
     mux__fault_plan(plan);
-    struct test_server srv;
-    assert_int_equal(test_server_start(&srv, &o, &handler, &app), 0);
-    assert_int_equal(mux_sockaddr(srv.host, srv.port, &app.self, &app.self_len), 0);
+    struct th_inproc srv;
+    assert_int_equal(th_inproc_start(&srv, &o, &handler, &app), 0);
+    assert_int_equal(th_sockaddr(srv.host, srv.port, &app.self, &app.self_len), 0);
     int fds[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         fds[i] = client(&srv);
@@ -323,13 +319,13 @@ static void scenario(const char *plan)
     }
     /* Read until every client is ended by the server, half-closing each
      * once it has read some (on_eof then runs its calls too). */
-    long long end = mux_now_ms() + 10000;
+    long long end = th_now_ms() + 10000;
     size_t got[CLIENTS] = {0};
     int open = 0;
     for (int i = 0; i < CLIENTS; i++)
         open += fds[i] >= 0;
     char buf[65536];
-    while (open > 0 && mux_now_ms() < end) {
+    while (open > 0 && th_now_ms() < end) {
         struct pollfd pf[CLIENTS];
         for (int i = 0; i < CLIENTS; i++)
             pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
@@ -354,10 +350,10 @@ static void scenario(const char *plan)
     for (int i = 0; i < CLIENTS; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    assert_int_equal(test_server_stop(&srv), 0); /* every connection is ended by now */
+    assert_int_equal(th_inproc_stop(&srv), 0); /* every connection is ended by now */
     mux__fault_plan("");
     if (app.violations)
-        fail_msg("MUX_FAULT=%s, %s: %s", plan, getenv("MUX_TEST_POLLER"), app.why);
+        fail_msg("MUX_FAULT=%s, %s: %s", plan, th_poller(), app.why);
     pthread_mutex_lock(&app.lock);
     int accepts = app.accepts, closes = app.closes;
     pthread_mutex_unlock(&app.lock);
@@ -387,7 +383,7 @@ static void test_promise_under_faults(void **state)
     scenario("send=2");
     scenario("alloc=5,send=3");
     print_message("promise: %d fault plans on %s, no callback inside a call, on_close once\n",
-                  1 + ALLOC_MAX + SEND_MAX + 3, getenv("MUX_TEST_POLLER"));
+                  1 + ALLOC_MAX + SEND_MAX + 3, th_poller());
 }
 
 int main(void)

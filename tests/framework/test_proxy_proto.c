@@ -54,7 +54,7 @@ static void assert_addr(const struct sockaddr_storage *ss, socklen_t len, const 
 {
     struct sockaddr_storage want;
     socklen_t wlen;
-    assert_int_equal(mux_sockaddr(host, port, &want, &wlen), 0);
+    assert_int_equal(th_sockaddr(host, port, &want, &wlen), 0);
     assert_int_equal(len, wlen);
     assert_int_equal(ss->ss_family, want.ss_family);
     assert_memory_equal(ss, &want, wlen); /* family, port, address, zeroed rest */
@@ -412,12 +412,12 @@ static void test_v2_malformed(void **state)
 
 static size_t rand_below(size_t n)
 {
-    return (size_t)(next_rand() % n);
+    return (size_t)(th_rand() % n);
 }
 
 static int group_setup(void **state)
 {
-    seed_rng();
+    th_seed_rng("MUX_TEST_SEED");
     return 0;
 }
 
@@ -427,7 +427,7 @@ static void rand_addr(int family, unsigned char *a)
 {
     size_t n = family == AF_INET ? 4 : 16;
     for (size_t i = 0; i < n; i++)
-        a[i] = (unsigned char)next_rand();
+        a[i] = (unsigned char)th_rand();
     if (family == AF_INET6) {
         for (size_t g = 0; g < 8; g++)
             if (rand_below(2))
@@ -497,11 +497,11 @@ static size_t rand_v2(unsigned char *out, struct expect *e)
     }
     for (size_t t = rand_below(5); t > 0; t--) { /* TLVs (LOCAL: any bytes) */
         size_t v = rand_below(60);
-        body[blen] = (unsigned char)next_rand();
+        body[blen] = (unsigned char)th_rand();
         body[blen + 1] = 0;
         body[blen + 2] = (unsigned char)v;
         for (size_t i = 0; i < v; i++)
-            body[blen + 3 + i] = (unsigned char)next_rand();
+            body[blen + 3 + i] = (unsigned char)th_rand();
         blen += 3 + v;
     }
     return v2_build(out, ver_cmd, fam, body, blen);
@@ -522,7 +522,7 @@ static void assert_expected(const struct mux__proxy_result *r, const struct expe
     socklen_t got_len[2] = {r->src_len, r->dst_len};
     for (int i = 0; i < 2; i++) {
         assert_non_null(inet_ntop(e->family, addr[i], text, sizeof(text)));
-        assert_int_equal(mux_sockaddr(text, (int)port[i], &ss, &sl), 0);
+        assert_int_equal(th_sockaddr(text, (int)port[i], &ss, &sl), 0);
         assert_int_equal(got_len[i], sl);
         assert_memory_equal(got[i], &ss, sl);
     }
@@ -539,14 +539,14 @@ static size_t rand_header(unsigned char *out, struct expect *e)
 static void test_random_valid(void **state)
 {
     static unsigned char buf[MUX__PROXY_HEADER_MAX + 128];
-    int rounds = getenv("MUX_UNDER_VALGRIND") ? 300 : 5000;
+    int rounds = th_under_valgrind() ? 300 : 5000;
     for (int i = 0; i < rounds; i++) {
         struct expect e;
         memset(&e, 0, sizeof(e));
         size_t hdr = rand_header(buf, &e);
         size_t extra = rand_below(100);
         for (size_t j = 0; j < extra; j++)
-            buf[hdr + j] = (unsigned char)next_rand();
+            buf[hdr + j] = (unsigned char)th_rand();
         struct mux__proxy_result r;
         int n = parse_exact(buf, hdr + extra, &r);
         if (n != (int)hdr)
@@ -568,7 +568,7 @@ static void mutate(unsigned char *b, size_t *len, size_t cap)
                                                 0x00, 0xff, 0x20, 0x21, 0x11};
     size_t n = *len;
     switch (rand_below(7)) {
-    case 0: b[rand_below(n)] = (unsigned char)next_rand(); break;
+    case 0: b[rand_below(n)] = (unsigned char)th_rand(); break;
     case 1: b[rand_below(n)] = interesting[rand_below(sizeof(interesting))]; break;
     case 2:
         if (n > 1) {
@@ -588,13 +588,13 @@ static void mutate(unsigned char *b, size_t *len, size_t cap)
     case 4: n = 1 + rand_below(n); break;
     case 5: /* a v2 length field */
         if (n >= 16) {
-            b[14] = (unsigned char)(rand_below(4) ? 0 : next_rand());
-            b[15] = (unsigned char)next_rand();
+            b[14] = (unsigned char)(rand_below(4) ? 0 : th_rand());
+            b[15] = (unsigned char)th_rand();
         }
         break;
     default: /* a v2 version/command or family byte */
         if (n >= 14)
-            b[12 + rand_below(2)] = (unsigned char)next_rand();
+            b[12 + rand_below(2)] = (unsigned char)th_rand();
         break;
     }
     *len = n;
@@ -640,11 +640,11 @@ static void fuzz_one(const unsigned char *b, size_t len, int *outcome)
 static void test_mutation_fuzz(void **state)
 {
     static unsigned char buf[MUX__PROXY_HEADER_MAX + 256];
-    int rounds = getenv("MUX_UNDER_VALGRIND") ? 1500 : 40000;
-    long long deadline = mux_now_ms() + 3000LL * mux_test_slowdown();
+    int rounds = th_under_valgrind() ? 1500 : 40000;
+    long long deadline = th_now_ms() + 3000LL * th_slowdown();
     int outcome[3] = {0, 0, 0}; /* invalid, incomplete, complete */
     int i;
-    for (i = 0; i < rounds && mux_now_ms() < deadline; i++) {
+    for (i = 0; i < rounds && th_now_ms() < deadline; i++) {
         struct expect e;
         size_t len = rand_header(buf, &e);
         len += rand_below(20); /* some application data (whatever is there) */
@@ -687,7 +687,7 @@ static int listen_on(const char *host)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (mux_sockaddr(host, 0, &ss, &len) < 0)
+    if (th_sockaddr(host, 0, &ss, &len) < 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0)
@@ -733,7 +733,7 @@ static bool exited(pid_t pid)
 {
     siginfo_t si;
     memset(&si, 0, sizeof(si));
-    /* WNOWAIT: leave the status for mux_child_stop to reap. */
+    /* WNOWAIT: leave the status for th_child_stop to reap. */
     return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
 }
 
@@ -744,7 +744,7 @@ static int accept_from(int lfd, pid_t pid, long long deadline)
 {
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
     for (;;) {
-        long long left = deadline - mux_now_ms();
+        long long left = deadline - th_now_ms();
         if (left <= 0)
             fail_msg("haproxy did not connect to the backend in time");
         struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = pfd, .events = POLLIN}};
@@ -774,7 +774,7 @@ static int check_forwarded(int fd, const struct frontend *f, int client, const c
     for (;;) {
         if (n > 0 && have - (size_t)n >= plen)
             break;
-        long long left = deadline - mux_now_ms();
+        long long left = deadline - th_now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             fail_msg("%s %s: no header and payload in time (%zu bytes)", f->host, f->server, have);
@@ -841,17 +841,17 @@ static void test_haproxy_interop(void **state)
     fclose(f);
     char cfg[64];
     snprintf(cfg, sizeof(cfg), "/dev/fd/%d", cfd);
-    struct mux_child hap = {.pid = start_haproxy(bin, cfg), .out_fd = -1};
+    struct th_child hap = {.pid = start_haproxy(bin, cfg), .out_fd = -1};
     close(cfd);
-    long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 10000LL * th_slowdown();
     for (size_t i = 0; i < nfe; i++) {
         if (fe[i].fd < 0)
             continue;
-        int client = mux_connect_tcp(fe[i].host, local_port(fe[i].fd));
+        int client = th_connect_tcp(fe[i].host, local_port(fe[i].fd));
         assert_true(client >= 0);
         char payload[64];
         snprintf(payload, sizeof(payload), "hello through frontend %zu\r\n", i);
-        assert_int_equal(mux_write_all(client, payload, strlen(payload), 5000), 0);
+        assert_int_equal(th_write_all(client, payload, strlen(payload), 5000), 0);
         int conn = accept_from(backend, hap.pid, deadline);
         int hdr = check_forwarded(conn, &fe[i], client, payload, deadline);
         print_message("haproxy %s from %s: %d-byte header parsed\n", fe[i].server, fe[i].host,
@@ -859,7 +859,7 @@ static void test_haproxy_interop(void **state)
         close(conn);
         close(client);
     }
-    assert_int_not_equal(mux_child_stop(&hap, SIGTERM, 5000), -1);
+    assert_int_not_equal(th_child_stop(&hap, SIGTERM, 5000), -1);
     for (size_t i = 0; i < nfe; i++)
         if (fe[i].fd >= 0)
             close(fe[i].fd);

@@ -114,7 +114,7 @@ static const struct mux_handler probe_handler = {
  * event for "a slot was released", so this polls the stats, bounded. */
 static int wait_open(struct mux_server *s, uint64_t open, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     do {
         struct mux_stats *st = mux_server_stats(s);
         uint64_t sum = 0;
@@ -125,7 +125,7 @@ static int wait_open(struct mux_server *s, uint64_t open, int timeout_ms)
             return 0;
         struct timespec ts = {.tv_nsec = 1000000};
         nanosleep(&ts, NULL);
-    } while (mux_now_ms() < deadline);
+    } while (th_now_ms() < deadline);
     return -1;
 }
 
@@ -134,7 +134,7 @@ static int wait_closes(struct probe *p, int n, int timeout_ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long long ms = (long long)timeout_ms * mux_test_slowdown();
+    long long ms = (long long)timeout_ms * th_slowdown();
     ts.tv_sec += ms / 1000;
     ts.tv_nsec += (ms % 1000) * 1000000;
     if (ts.tv_nsec >= 1000000000) {
@@ -153,7 +153,7 @@ static int wait_closes(struct probe *p, int n, int timeout_ms)
 struct fixture {
     struct probe probe;
     struct mux_options opts;
-    struct test_server srv;
+    struct th_inproc srv;
 };
 
 static void options_for_backend(struct mux_options *o)
@@ -163,12 +163,7 @@ static void options_for_backend(struct mux_options *o)
     o->workers = 2;
     o->shutdown_grace_ms = 2000;
     o->log_level = MUX_LOG_WARN;
-    const char *b = getenv("MUX_TEST_POLLER");
-    if (b && strcmp(b, "epoll-et") == 0) {
-        o->edge_triggered = true;
-    } else if (b && b[0]) {
-        snprintf(o->poller, sizeof(o->poller), "%s", b);
-    }
+    th_options_poller(o);
 }
 
 static struct fixture *fixture_new(void)
@@ -183,14 +178,14 @@ static struct fixture *fixture_new(void)
 
 static void fixture_start(struct fixture *f)
 {
-    assert_int_equal(test_server_start(&f->srv, &f->opts, &probe_handler, &f->probe), 0);
+    assert_int_equal(th_inproc_start(&f->srv, &f->opts, &probe_handler, &f->probe), 0);
 }
 
 /* Stops the server and checks the universal invariant: every accepted
  * connection got exactly one on_close. */
 static void fixture_finish(struct fixture *f)
 {
-    assert_int_equal(test_server_stop(&f->srv), 0);
+    assert_int_equal(th_inproc_stop(&f->srv), 0);
     assert_int_equal(f->probe.accepts, f->probe.closes);
     assert_int_equal(f->probe.double_closes, 0);
     pthread_mutex_destroy(&f->probe.lock);
@@ -202,8 +197,8 @@ static void echo_roundtrip(struct fixture *f, int fd, const char *msg)
 {
     size_t n = strlen(msg);
     char buf[256];
-    assert_int_equal(mux_write_all(fd, msg, n, 5000), 0);
-    assert_int_equal(mux_read_exact(fd, buf, n, 5000), (ssize_t)n);
+    assert_int_equal(th_write_all(fd, msg, n, 5000), 0);
+    assert_int_equal(th_read_exact(fd, buf, n, 5000), (ssize_t)n);
     assert_memory_equal(buf, msg, n);
 }
 
@@ -214,7 +209,7 @@ static void test_round_robin(void **state)
     fixture_start(f);
     int fds[8];
     for (int i = 0; i < 8; i++) {
-        fds[i] = mux_connect_tcp(f->srv.host, f->srv.port);
+        fds[i] = th_connect_tcp(f->srv.host, f->srv.port);
         assert_true(fds[i] >= 0);
         echo_roundtrip(f, fds[i], "x"); /* accepted and served before the next */
     }
@@ -236,18 +231,18 @@ static void test_half_close_flushes_then_closes(void **state)
 {
     struct fixture *f = fixture_new();
     fixture_start(f);
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
     enum { N = 300000 };
     char *out = malloc(N), *in = malloc(N);
     unsigned long long seed = 7;
-    mux_fill_random(out, N, &seed);
-    assert_int_equal(mux_write_all(fd, out, N / 2, 5000), 0);
-    assert_int_equal(mux_read_exact(fd, in, N / 2, 5000), N / 2);
-    assert_int_equal(mux_write_all(fd, out + N / 2, N / 2, 5000), 0);
+    th_fill_random(out, N, &seed);
+    assert_int_equal(th_write_all(fd, out, N / 2, 5000), 0);
+    assert_int_equal(th_read_exact(fd, in, N / 2, 5000), N / 2);
+    assert_int_equal(th_write_all(fd, out + N / 2, N / 2, 5000), 0);
     shutdown(fd, SHUT_WR); /* half-close: everything sent must still come back */
-    assert_int_equal(mux_read_exact(fd, in + N / 2, N / 2, 5000), N / 2);
+    assert_int_equal(th_read_exact(fd, in + N / 2, N / 2, 5000), N / 2);
     assert_memory_equal(in, out, N);
-    assert_int_equal(mux_wait_eof(fd, 5000), 0); /* then an orderly close */
+    assert_int_equal(th_wait_eof(fd, 5000), 0); /* then an orderly close */
     close(fd);
     assert_int_equal(wait_closes(&f->probe, 1, 5000), 0);
     assert_int_equal(f->probe.errs[0], 1);
@@ -262,13 +257,13 @@ static void test_reset_mid_stream(void **state)
     f->opts.write_high_water = 64 << 10;
     f->opts.write_low_water = 16 << 10;
     fixture_start(f);
-    int bystander = mux_connect_tcp(f->srv.host, f->srv.port);
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
+    int bystander = th_connect_tcp(f->srv.host, f->srv.port);
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
     /* Send a lot and never read: the server's replies back up, then RST. */
     char chunk[65536];
     memset(chunk, 'z', sizeof(chunk));
     for (int i = 0; i < 16; i++)
-        if (mux_write_all(fd, chunk, sizeof(chunk), 300) < 0)
+        if (th_write_all(fd, chunk, sizeof(chunk), 300) < 0)
             break; /* the server paused reading: the pipe is full, good */
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -289,11 +284,11 @@ static void test_idle_timeout(void **state)
     struct fixture *f = fixture_new();
     f->opts.idle_timeout_ms = 300;
     fixture_start(f);
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
-    long long t0 = mux_now_ms();
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
+    long long t0 = th_now_ms();
     echo_roundtrip(f, fd, "hi");
-    assert_int_equal(mux_wait_eof(fd, 5000), 0); /* closed by the server */
-    long long waited = mux_now_ms() - t0;
+    assert_int_equal(th_wait_eof(fd, 5000), 0); /* closed by the server */
+    long long waited = th_now_ms() - t0;
     assert_true(waited >= 300);
     close(fd);
     assert_int_equal(wait_closes(&f->probe, 1, 5000), 0);
@@ -308,12 +303,12 @@ static void test_max_connections(void **state)
     fixture_start(f);
     int fds[3];
     for (int i = 0; i < 3; i++) {
-        fds[i] = mux_connect_tcp(f->srv.host, f->srv.port);
+        fds[i] = th_connect_tcp(f->srv.host, f->srv.port);
         echo_roundtrip(f, fds[i], "ok");
     }
-    int extra = mux_connect_tcp(f->srv.host, f->srv.port);
+    int extra = th_connect_tcp(f->srv.host, f->srv.port);
     assert_true(extra >= 0); /* the kernel completes the handshake... */
-    int rc = mux_wait_eof(extra, 5000); /* ...and the server closes it at once */
+    int rc = th_wait_eof(extra, 5000); /* ...and the server closes it at once */
     assert_true(rc == 0 || rc == -ECONNRESET);
     close(extra);
     struct mux_stats *st = mux_server_stats(f->srv.s);
@@ -324,7 +319,7 @@ static void test_max_connections(void **state)
     assert_int_equal(wait_closes(&f->probe, 1, 5000), 0);
     assert_int_equal(wait_open(f->srv.s, 2, 5000), 0);
     /* A slot is free again once the close was processed. */
-    int again = mux_connect_tcp(f->srv.host, f->srv.port);
+    int again = th_connect_tcp(f->srv.host, f->srv.port);
     echo_roundtrip(f, again, "welcome back");
     close(again);
     close(fds[1]);
@@ -340,11 +335,11 @@ static void test_max_input_closes_with_emsgsize(void **state)
     f->opts.read_buffer = 1024;
     f->opts.max_input = 4096;
     fixture_start(f);
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
     char buf[10000];
     memset(buf, 'a', sizeof(buf));
-    mux_write_all(fd, buf, sizeof(buf), 2000); /* may fail once the server closes */
-    int rc = mux_wait_eof(fd, 5000);
+    th_write_all(fd, buf, sizeof(buf), 2000); /* may fail once the server closes */
+    int rc = th_wait_eof(fd, 5000);
     assert_true(rc == 0 || rc == -ECONNRESET);
     close(fd);
     assert_int_equal(wait_closes(&f->probe, 1, 5000), 0);
@@ -360,10 +355,10 @@ static void test_pause_resume_loses_nothing(void **state)
     f->probe.mode = CONTROL;
     f->opts.workers = 1; /* both connections on one worker */
     fixture_start(f);
-    int a = mux_connect_tcp(f->srv.host, f->srv.port);
-    int b = mux_connect_tcp(f->srv.host, f->srv.port);
+    int a = th_connect_tcp(f->srv.host, f->srv.port);
+    int b = th_connect_tcp(f->srv.host, f->srv.port);
     echo_roundtrip(f, b, "b-ready");
-    assert_int_equal(mux_write_all(a, "P-first", 7, 2000), 0);
+    assert_int_equal(th_write_all(a, "P-first", 7, 2000), 0);
     /* Wait until the server has parked a (it echoes nothing for it), using
      * b as a probe of the worker's progress: b's echo comes after a's read
      * only if a's bytes were already there; retry bounded until parked. */
@@ -379,11 +374,11 @@ static void test_pause_resume_loses_nothing(void **state)
     bool parked = f->probe.paused != NULL;
     pthread_mutex_unlock(&f->probe.lock);
     assert_true(parked);
-    assert_int_equal(mux_write_all(a, "-then-more", 10, 2000), 0); /* lands while paused */
+    assert_int_equal(th_write_all(a, "-then-more", 10, 2000), 0); /* lands while paused */
     echo_roundtrip(f, b, "sync"); /* the worker has had a turn since */
-    assert_int_equal(mux_write_all(b, "R", 1, 2000), 0);
+    assert_int_equal(th_write_all(b, "R", 1, 2000), 0);
     char buf[64];
-    assert_int_equal(mux_read_exact(a, buf, 17, 5000), 17);
+    assert_int_equal(th_read_exact(a, buf, 17, 5000), 17);
     assert_memory_equal(buf, "P-first-then-more", 17);
     close(a);
     close(b);
@@ -396,10 +391,10 @@ static void test_abort_resets(void **state)
     struct fixture *f = fixture_new();
     f->probe.mode = CONTROL;
     fixture_start(f);
-    int fd = mux_connect_tcp(f->srv.host, f->srv.port);
+    int fd = th_connect_tcp(f->srv.host, f->srv.port);
     echo_roundtrip(f, fd, "hello");
-    assert_int_equal(mux_write_all(fd, "A", 1, 2000), 0);
-    assert_int_equal(mux_wait_eof(fd, 5000), -ECONNRESET);
+    assert_int_equal(th_write_all(fd, "A", 1, 2000), 0);
+    assert_int_equal(th_wait_eof(fd, 5000), -ECONNRESET);
     close(fd);
     assert_int_equal(wait_closes(&f->probe, 1, 5000), 0);
     assert_int_equal(f->probe.errs[ECONNABORTED], 1);
@@ -410,12 +405,12 @@ static void test_many_clients_verified(void **state)
 {
     struct fixture *f = fixture_new();
     fixture_start(f);
-    int slow = mux_test_slowdown() > 1;
-    struct mux_load l = {.host = f->srv.host, .port = f->srv.port,
+    int slow = th_slowdown() > 1;
+    struct th_load l = {.host = f->srv.host, .port = f->srv.port,
                          .conns = slow ? 50 : 300, .bytes_per_conn = slow ? 4096 : 32768,
-                         .max_fragment = 3000, .xform = MUX_XFORM_ECHO, .seed = 99,
+                         .max_fragment = 3000, .xform = TH_XFORM_ECHO, .seed = 99,
                          .timeout_ms = 30000};
-    assert_int_equal(mux_load_run(&l), 0);
+    assert_int_equal(th_load_run(&l), 0);
     assert_int_equal(l.verified_bytes, (unsigned long long)l.conns * l.bytes_per_conn);
     assert_int_equal(wait_closes(&f->probe, l.conns, 10000), 0);
     fixture_finish(f);
@@ -429,12 +424,12 @@ static void test_stop_with_open_connections(void **state)
     fixture_start(f);
     int fds[5];
     for (int i = 0; i < 5; i++) {
-        fds[i] = mux_connect_tcp(f->srv.host, f->srv.port);
+        fds[i] = th_connect_tcp(f->srv.host, f->srv.port);
         echo_roundtrip(f, fds[i], "open");
     }
     mux_server_stop(f->srv.s);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(mux_wait_eof(fds[i], 5000), 0); /* orderly FIN from the server */
+        assert_int_equal(th_wait_eof(fds[i], 5000), 0); /* orderly FIN from the server */
         close(fds[i]);
     }
     pthread_join(f->srv.thread, NULL);

@@ -79,7 +79,7 @@ static void test_cancel_and_rearm(void **state)
 
 static unsigned long long test_seed(void)
 {
-    return seed_rng();
+    return th_seed_rng("MUX_TEST_SEED");
 }
 
 enum { NT = 200 }; /* past the heap's first 64 slots: growth is exercised */
@@ -151,22 +151,22 @@ static void check_timeout(const struct mux__timers *ts, const struct model *m, u
 static void random_step(struct mux__timers *ts, struct mux__timer *t, struct model *m,
                         uint64_t *now)
 {
-    int i = (int)(next_rand() % NT);
-    unsigned op = (unsigned)(next_rand() % 8);
+    int i = (int)(th_rand() % NT);
+    unsigned op = (unsigned)(th_rand() % 8);
     /* Deadlines in a narrow window make ties and reorders common. */
-    uint64_t span = next_rand() % 4 == 0 ? 100000 : 64;
+    uint64_t span = th_rand() % 4 == 0 ? 100000 : 64;
     if (op < 2 || (op < 5 && !m->armed[i])) { /* arm anew, or move anywhere */
-        m->due[i] = *now + next_rand() % span;
+        m->due[i] = *now + th_rand() % span;
     } else if (op < 4) { /* move earlier, possibly to "now" */
-        m->due[i] = m->due[i] > *now ? *now + next_rand() % (m->due[i] - *now + 1) : *now;
+        m->due[i] = m->due[i] > *now ? *now + th_rand() % (m->due[i] - *now + 1) : *now;
     } else if (op < 5) { /* move later */
-        m->due[i] += 1 + next_rand() % span;
+        m->due[i] += 1 + th_rand() % span;
     } else if (op < 6) {
         mux__timers_cancel(ts, &t[i]);
         m->armed[i] = false;
         return;
     } else {
-        *now += next_rand() % 8;
+        *now += th_rand() % 8;
         check_timeout(ts, m, *now);
         check_pop(ts, t, m, *now);
         return;
@@ -177,7 +177,7 @@ static void random_step(struct mux__timers *ts, struct mux__timer *t, struct mod
 
 static void test_random_ops_match_a_model(void **state)
 {
-    rng = test_seed();
+    th_rng = test_seed();
     static struct mux__timer t[NT];
     struct model m;
     enum { ROUNDS = 20, STEPS = 5000 };
@@ -186,7 +186,7 @@ static void test_random_ops_match_a_model(void **state)
         mux__timers_init(&ts);
         memset(t, 0, sizeof(t));
         memset(&m, 0, sizeof(m));
-        uint64_t now = next_rand() % 2 ? 0 : UINT64_MAX - (1ULL << 40); /* near the top too */
+        uint64_t now = th_rand() % 2 ? 0 : UINT64_MAX - (1ULL << 40); /* near the top too */
         for (int s = 0; s < STEPS; s++) {
             random_step(&ts, t, &m, &now);
             if (s % 16 == 0 || r == 0)

@@ -30,6 +30,7 @@
 #include "harness.h"
 #include "inproc.h"
 #include "post.h"
+#include "seed.h"
 
 /* ---- a small rendezvous: the test thread waits for worker-side events ---- */
 
@@ -48,8 +49,8 @@ static int wait_for(atomic_int *flag, int want, int timeout_ms)
 {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
-    long long ns = dl.tv_nsec + (long long)(timeout_ms * mux_test_slowdown() % 1000) * 1000000;
-    dl.tv_sec += timeout_ms * mux_test_slowdown() / 1000 + ns / 1000000000;
+    long long ns = dl.tv_nsec + (long long)(timeout_ms * th_slowdown() % 1000) * 1000000;
+    dl.tv_sec += timeout_ms * th_slowdown() / 1000 + ns / 1000000000;
     dl.tv_nsec = ns % 1000000000;
     pthread_mutex_lock(&lock);
     int rc = 0;
@@ -63,10 +64,7 @@ static unsigned long long seed;
 
 static unsigned long long rnd(void)
 {
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    return seed;
+    return th_xorshift(&seed);
 }
 
 static size_t noop_read(struct mux_conn *c, const char *d, size_t n)
@@ -76,7 +74,7 @@ static size_t noop_read(struct mux_conn *c, const char *d, size_t n)
     return n;
 }
 
-static void start(struct test_server *t, struct mux_handler *h, unsigned workers, void *app)
+static void start(struct th_inproc *t, struct mux_handler *h, unsigned workers, void *app)
 {
     struct mux_options o;
     mux_options_init(&o);
@@ -86,17 +84,17 @@ static void start(struct test_server *t, struct mux_handler *h, unsigned workers
     o.shutdown_grace_ms = 2000;
     if (!h->on_read)
         h->on_read = noop_read;
-    assert_int_equal(test_server_start(t, &o, h, app), 0);
+    assert_int_equal(th_inproc_start(t, &o, h, app), 0);
 }
 
 /* Posts from the test thread, retrying while the queue is full or run()
  * has not started the workers yet (bounded). */
-static void post(struct test_server *t, unsigned k, mux_post_fn fn, void *arg)
+static void post(struct th_inproc *t, unsigned k, mux_post_fn fn, void *arg)
 {
-    long long deadline = mux_now_ms() + 10000;
+    long long deadline = th_now_ms() + 10000;
     int rc;
     while (((rc = mux_server_post(t->s, k, fn, arg)) == -EAGAIN || rc == -ESHUTDOWN) &&
-           mux_now_ms() < deadline)
+           th_now_ms() < deadline)
         sched_yield();
     assert_int_equal(rc, 0);
 }
@@ -149,13 +147,13 @@ static void test_hooks(void **state)
 {
     struct hooks_app a = {0};
     struct mux_handler h = {.on_worker_start = hk_start, .on_worker_stop = hk_stop};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 3, &a);
     assert_int_equal(wait_for(&a.started, 3, 5000), 0);
     assert_int_equal(mux_server_post_all(t.s, hk_check, &a), 3);
     assert_int_equal(wait_for(&a.checked, 3, 5000), 0);
     assert_int_equal(mux_server_post(t.s, 3, hk_check, &a), -EINVAL);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     assert_int_equal(atomic_load(&a.started), 3);
     assert_int_equal(atomic_load(&a.stopped), 3);
     assert_int_equal(atomic_load(&a.errors), 0);
@@ -240,11 +238,11 @@ static void test_timer_order_and_cancel(void **state)
 {
     struct order_app *a = calloc(1, sizeof(*a));
     struct mux_handler h = {0};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 1, a);
     post(&t, 0, order_setup, a);
     assert_int_equal(wait_for(&a->done, 1, 10000), 0);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     int fired = 0, should = 0;
     for (int i = 0; i < NT; i++) {
         fired += a->fired[i] > 0;
@@ -319,11 +317,11 @@ static void test_timer_repeat_and_stale_ids(void **state)
 {
     struct rep_app a = {0};
     struct mux_handler h = {0};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 1, &a);
     post(&t, 0, rep_setup, &a);
     assert_int_equal(wait_for(&a.done, 1, 10000), 0);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     assert_int_equal(a.rep_count, 3);
     assert_int_equal(a.once_count, 1);
     assert_int_equal(a.new_count, 1);
@@ -407,23 +405,23 @@ static void test_timers_with_conns_and_stop(void **state)
     struct conn_timer_app a = {0};
     struct mux_handler h = {.on_accept = ct_accept, .on_read = ct_read, .on_close = ct_close,
                             .on_worker_start = ct_start, .on_worker_stop = ct_stop};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 1, &a);
     assert_int_equal(wait_for(&a.setups, 1, 5000), 0);
-    int ticked = mux_connect_tcp(t.host, t.port);
-    int closer = mux_connect_tcp(t.host, t.port);
+    int ticked = th_connect_tcp(t.host, t.port);
+    int closer = th_connect_tcp(t.host, t.port);
     assert_true(ticked >= 0 && closer >= 0);
-    assert_int_equal(mux_write_all(closer, "x", 1, 5000), 0);
+    assert_int_equal(th_write_all(closer, "x", 1, 5000), 0);
     char buf[8];
-    assert_int_equal(mux_read_exact(ticked, buf, 4, 5000), 4);
+    assert_int_equal(th_read_exact(ticked, buf, 4, 5000), 4);
     assert_memory_equal(buf, "tick", 4);
-    assert_int_equal(mux_wait_eof(ticked, 5000), 0);
-    assert_int_equal(mux_wait_eof(closer, 5000), 0);
+    assert_int_equal(th_wait_eof(ticked, 5000), 0);
+    assert_int_equal(th_wait_eof(closer, 5000), 0);
     assert_int_equal(wait_for(&a.closes, 2, 5000), 0);
     assert_int_equal(atomic_load(&a.cancelled_live), 1); /* the closer's; the other had fired */
     close(ticked);
     close(closer);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     assert_int_equal(atomic_load(&a.ticks_after_stop), 0);
     assert_int_equal(atomic_load(&a.errors), 0);
 }
@@ -476,7 +474,7 @@ static void test_ring_wake_fifo_full_closed(void **state)
 enum { PRODUCERS = 4, PER_PRODUCER = 20000, WORKERS = 2, WORKER_PRODUCER = PRODUCERS };
 
 struct cont_app {
-    struct test_server *t;
+    struct th_inproc *t;
     /* per destination worker, per sender: the next expected sequence */
     uint32_t next[WORKERS][PRODUCERS + 1];
     int disorder[WORKERS];
@@ -505,11 +503,11 @@ static void cont_fn(struct mux_worker *w, void *arg)
 static void *cont_producer(void *arg)
 {
     uintptr_t p = (uintptr_t)arg;
-    long long deadline = mux_now_ms() + 20000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 20000LL * th_slowdown();
     for (uint32_t seq = 0; seq < PER_PRODUCER; seq++)
         for (unsigned k = 0; k < WORKERS; k++)
             while (mux_server_post(cont.t->s, k, cont_fn, (void *)(p << 24 | seq)) == -EAGAIN &&
-                   mux_now_ms() < deadline)
+                   th_now_ms() < deadline)
                 sched_yield();
     return NULL;
 }
@@ -555,7 +553,7 @@ static void test_posts_under_contention(void **state)
     memset(&cont, 0, sizeof(cont));
     worker_seq = 0;
     struct mux_handler h = {.on_worker_start = cont_started};
-    struct test_server t;
+    struct th_inproc t;
     cont.t = &t;
     start(&t, &h, WORKERS, NULL);
     assert_int_equal(wait_for(&cont.started, WORKERS, 5000), 0); /* posts are accepted now */
@@ -566,7 +564,7 @@ static void test_posts_under_contention(void **state)
     for (int p = 0; p < PRODUCERS; p++)
         pthread_join(th[p], NULL);
     assert_int_equal(wait_for(&cont.finished, (PRODUCERS + 1) * WORKERS, 20000), 0);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     for (int k = 0; k < WORKERS; k++) {
         assert_int_equal(cont.disorder[k], 0);
         for (int p = 0; p <= PRODUCERS; p++)
@@ -587,8 +585,8 @@ static void gate_fn(struct mux_worker *w, void *arg)
     (void)w;
     atomic_store(&a->entered, 1);
     signal_all();
-    long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
-    while (!atomic_load(&a->open) && mux_now_ms() < deadline)
+    long long deadline = th_now_ms() + 10000LL * th_slowdown();
+    while (!atomic_load(&a->open) && th_now_ms() < deadline)
         sched_yield(); /* test only: holds the worker so its queue fills */
 }
 
@@ -618,7 +616,7 @@ static void test_full_queue(void **state)
     struct gate_app a = {0};
     gate_app_for_counted = &a;
     struct mux_handler h = {0};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 1, &a);
     post(&t, 0, gate_fn, &a);
     assert_int_equal(wait_for(&a.entered, 1, 5000), 0);
@@ -632,7 +630,7 @@ static void test_full_queue(void **state)
     /* room again */
     assert_int_equal(mux_server_post(t.s, 0, counted_fn, (void *)(intptr_t)accepted), 0);
     assert_int_equal(wait_for(&a.ran, accepted + 1, 5000), 0);
-    assert_int_equal(test_server_stop(&t), 0);
+    assert_int_equal(th_inproc_stop(&t), 0);
     assert_int_equal(atomic_load(&a.order_errors), 0);
 }
 
@@ -641,7 +639,7 @@ static void test_posts_pending_at_shutdown(void **state)
     struct gate_app a = {0};
     gate_app_for_counted = &a;
     struct mux_handler h = {.on_worker_stop = gate_stop};
-    struct test_server t;
+    struct th_inproc t;
     start(&t, &h, 1, &a);
     post(&t, 0, gate_fn, &a);
     assert_int_equal(wait_for(&a.entered, 1, 5000), 0);

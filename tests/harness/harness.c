@@ -19,22 +19,23 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "seed.h"
 
-long long mux_now_ms(void)
+long long th_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int mux_test_slowdown(void)
+int th_slowdown(void)
 {
-    return getenv("MUX_UNDER_VALGRIND") ? 20 : 1;
+    return th_under_valgrind() ? 20 : 1;
 }
 
 static int remaining(long long deadline)
 {
-    long long left = deadline - mux_now_ms();
+    long long left = deadline - th_now_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -76,7 +77,7 @@ static int read_line(int fd, char *buf, size_t size, long long deadline)
     return 0;
 }
 
-static int parse_ready(struct mux_child *c)
+static int parse_ready(struct th_child *c)
 {
     const char *p = strstr(c->ready, "listening on ");
     if (!p)
@@ -103,7 +104,7 @@ static int parse_ready(struct mux_child *c)
     return c->port > 0 ? 0 : -1;
 }
 
-int mux_child_start(struct mux_child *c, char *const argv[], int timeout_ms)
+int th_child_start(struct th_child *c, char *const argv[], int timeout_ms)
 {
     memset(c, 0, sizeof(*c));
     int pipefd[2];
@@ -125,10 +126,10 @@ int mux_child_start(struct mux_child *c, char *const argv[], int timeout_ms)
     close(pipefd[1]);
     c->pid = pid;
     c->out_fd = pipefd[0];
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     if (read_line(c->out_fd, c->ready, sizeof(c->ready), deadline) < 0 || parse_ready(c) < 0) {
         fprintf(stderr, "harness: no ready line from %s (got \"%s\")\n", argv[0], c->ready);
-        mux_child_stop(c, SIGKILL, 5000);
+        th_child_stop(c, SIGKILL, 5000);
         return -1;
     }
     return 0;
@@ -138,13 +139,13 @@ int mux_child_start(struct mux_child *c, char *const argv[], int timeout_ms)
  * becomes readable at exit; where there is none (valgrind does not know
  * the syscall) the child's stdout reaching EOF says the same, and only the
  * instant between that EOF and the exit is bridged with 1 ms naps. */
-static bool reaped(struct mux_child *c, int *status)
+static bool reaped(struct th_child *c, int *status)
 {
     pid_t r = waitpid(c->pid, status, WNOHANG);
     return r == c->pid || r < 0;
 }
 
-static void wait_for_exit_event(struct mux_child *c, int pfd, long long deadline)
+static void wait_for_exit_event(struct th_child *c, int pfd, long long deadline)
 {
     if (pfd >= 0) {
         wait_fd(pfd, POLLIN, deadline);
@@ -163,13 +164,13 @@ static void wait_for_exit_event(struct mux_child *c, int pfd, long long deadline
     nanosleep(&ts, NULL);
 }
 
-int mux_child_wait(struct mux_child *c, int timeout_ms)
+int th_child_wait(struct th_child *c, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     int status = 0;
     int pfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
     while (!reaped(c, &status)) {
-        if (mux_now_ms() >= deadline) {
+        if (th_now_ms() >= deadline) {
             kill(c->pid, SIGKILL);
             waitpid(c->pid, NULL, 0);
             status = -1;
@@ -190,16 +191,16 @@ int mux_child_wait(struct mux_child *c, int timeout_ms)
     return 128 + WTERMSIG(status);
 }
 
-int mux_child_stop(struct mux_child *c, int sig, int timeout_ms)
+int th_child_stop(struct th_child *c, int sig, int timeout_ms)
 {
     if (c->pid <= 0)
         return -1;
     if (sig)
         kill(c->pid, sig);
-    return mux_child_wait(c, timeout_ms);
+    return th_child_wait(c, timeout_ms);
 }
 
-int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms)
+int th_run_capture(char *const argv[], char *out, size_t size, int timeout_ms)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -215,7 +216,7 @@ int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms)
         _exit(127);
     }
     close(pipefd[1]);
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     size_t n = 0;
     int timed_out = 0;
     for (;;) {
@@ -246,7 +247,7 @@ int mux_run_capture(char *const argv[], char *out, size_t size, int timeout_ms)
     return 128 + WTERMSIG(status);
 }
 
-int mux_sockaddr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+int th_sockaddr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof(*ss));
     struct sockaddr_in *in = (struct sockaddr_in *)ss;
@@ -266,11 +267,11 @@ int mux_sockaddr(const char *host, int port, struct sockaddr_storage *ss, sockle
     return -1;
 }
 
-int mux_connect_tcp(const char *host, int port)
+int th_connect_tcp(const char *host, int port)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (mux_sockaddr(host, port, &ss, &len) < 0)
+    if (th_sockaddr(host, port, &ss, &len) < 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -284,10 +285,10 @@ int mux_connect_tcp(const char *host, int port)
     return fd;
 }
 
-int mux_write_all(int fd, const void *buf, size_t len, int timeout_ms)
+int th_write_all(int fd, const void *buf, size_t len, int timeout_ms)
 {
     const char *p = buf;
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     while (len > 0) {
         if (!wait_fd(fd, POLLOUT, deadline))
             return -1;
@@ -303,11 +304,11 @@ int mux_write_all(int fd, const void *buf, size_t len, int timeout_ms)
     return 0;
 }
 
-ssize_t mux_read_exact(int fd, void *buf, size_t len, int timeout_ms)
+ssize_t th_read_exact(int fd, void *buf, size_t len, int timeout_ms)
 {
     char *p = buf;
     size_t got = 0;
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     while (got < len) {
         if (!wait_fd(fd, POLLIN, deadline))
             return -1;
@@ -324,9 +325,9 @@ ssize_t mux_read_exact(int fd, void *buf, size_t len, int timeout_ms)
     return (ssize_t)got;
 }
 
-int mux_wait_eof(int fd, int timeout_ms)
+int th_wait_eof(int fd, int timeout_ms)
 {
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     for (;;) {
         if (!wait_fd(fd, POLLIN, deadline))
             return -ETIMEDOUT;
@@ -339,20 +340,16 @@ int mux_wait_eof(int fd, int timeout_ms)
     }
 }
 
-void mux_fill_random(void *buf, size_t len, unsigned long long *state)
+void th_fill_random(void *buf, size_t len, unsigned long long *state)
 {
     unsigned char *p = buf;
     unsigned long long x = *state ? *state : 88172645463325252ULL;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        p[i] = (unsigned char)(x >> 24);
-    }
+    for (size_t i = 0; i < len; i++)
+        p[i] = (unsigned char)(th_xorshift(&x) >> 24);
     *state = x;
 }
 
-long mux_peak_rss_kib(pid_t pid)
+long th_peak_rss_kib(pid_t pid)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
@@ -367,18 +364,37 @@ long mux_peak_rss_kib(pid_t pid)
     return kib;
 }
 
-int mux_server_args(char **argv, int n)
+const char *th_poller(void)
 {
     const char *b = getenv("MUX_TEST_POLLER");
-    b = b && b[0] ? b : "epoll";
-    bool edge = strcmp(b, "epoll-et") == 0;
+    return b && b[0] ? b : "epoll";
+}
+
+bool th_poller_is(const char *name)
+{
+    return strcmp(th_poller(), name) == 0;
+}
+
+int th_poller_args(char **argv, int n)
+{
+    bool edge = th_poller_is("epoll-et");
+    argv[n++] = "--poller";
+    argv[n++] = edge ? "epoll" : (char *)th_poller();
+    if (edge)
+        argv[n++] = "--edge";
+    return n;
+}
+
+int th_server_args(char **argv, int n)
+{
     argv[n++] = "-l";
     argv[n++] = "127.0.0.1:0";
     argv[n++] = "-w";
     argv[n++] = "2";
-    argv[n++] = "--poller";
-    argv[n++] = edge ? "epoll" : (char *)b;
-    if (edge)
-        argv[n++] = "--edge";
-    return n;
+    return th_poller_args(argv, n);
+}
+
+bool th_under_valgrind(void)
+{
+    return getenv("MUX_UNDER_VALGRIND") != NULL;
 }

@@ -5,14 +5,16 @@
 
 #include "inproc.h"
 
+#include "harness.h"
+
 static void *run_thread(void *arg)
 {
-    struct test_server *t = arg;
+    struct th_inproc *t = arg;
     t->run_rc = mux_server_run(t->s);
     return NULL;
 }
 
-int test_server_start(struct test_server *t, struct mux_options *opts,
+int th_inproc_start(struct th_inproc *t, struct mux_options *opts,
                       const struct mux_handler *h, void *app)
 {
     struct mux_error err;
@@ -41,11 +43,21 @@ int test_server_start(struct test_server *t, struct mux_options *opts,
     return 0;
 }
 
-int test_server_stop(struct test_server *t)
+int th_inproc_stop(struct th_inproc *t)
 {
     mux_server_stop(t->s);
     pthread_join(t->thread, NULL);
     mux_server_free(t->s);
     t->s = NULL;
     return t->run_rc;
+}
+
+void th_options_poller(struct mux_options *o)
+{
+    if (th_poller_is("epoll-et")) {
+        snprintf(o->poller, sizeof(o->poller), "epoll");
+        o->edge_triggered = true;
+    } else {
+        snprintf(o->poller, sizeof(o->poller), "%s", th_poller());
+    }
 }

@@ -7,7 +7,7 @@
 
 #include <mux/mux.h>
 
-struct test_server {
+struct th_inproc {
     struct mux_server *s;
     pthread_t thread;
     char host[64];
@@ -17,10 +17,14 @@ struct test_server {
 
 /* Listens (opts->listen as given, e.g. "127.0.0.1:0") and starts run() on a
  * thread with signal handling off. 0 or -1. */
-int test_server_start(struct test_server *t, struct mux_options *opts,
-                      const struct mux_handler *h, void *app);
+int th_inproc_start(struct th_inproc *t, struct mux_options *opts,
+                    const struct mux_handler *h, void *app);
 
 /* mux_server_stop(), join, free. Returns run()'s result. */
-int test_server_stop(struct test_server *t);
+int th_inproc_stop(struct th_inproc *t);
+
+/* Sets o->poller (and o->edge_triggered) to the variant under test
+ * (th_poller(), harness.h). */
+void th_options_poller(struct mux_options *o);
 
 #endif

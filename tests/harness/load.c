@@ -1,4 +1,4 @@
-/* load.c - many verified clients in one poll loop (harness.h mux_load_run). */
+/* load.c - many verified clients in one poll loop (harness.h th_load_run). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "seed.h"
 
 struct lconn {
     int fd;
@@ -19,9 +20,9 @@ struct lconn {
     bool done;
 };
 
-static unsigned char transform(enum mux_xform x, unsigned char ch)
+static unsigned char transform(enum th_xform x, unsigned char ch)
 {
-    if (x == MUX_XFORM_UPPER && ch >= 'a' && ch <= 'z')
+    if (x == TH_XFORM_UPPER && ch >= 'a' && ch <= 'z')
         return (unsigned char)(ch - 'a' + 'A');
     return ch;
 }
@@ -30,7 +31,7 @@ static int connect_nonblocking(const char *host, int port)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (mux_sockaddr(host, port, &ss, &len) < 0)
+    if (th_sockaddr(host, port, &ss, &len) < 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -44,19 +45,12 @@ static int connect_nonblocking(const char *host, int port)
     return fd;
 }
 
-static unsigned long long next_rand(unsigned long long *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
 
 /* One step of sending: a random-sized fragment. */
-static int send_some(struct mux_load *l, struct lconn *c, unsigned long long *rng)
+static int send_some(struct th_load *l, struct lconn *c, unsigned long long *rng)
 {
     size_t left = l->bytes_per_conn - c->sent;
-    size_t frag = 1 + (size_t)(next_rand(rng) % l->max_fragment);
+    size_t frag = 1 + (size_t)(th_xorshift(rng) % l->max_fragment);
     ssize_t n = send(c->fd, c->payload + c->sent, frag < left ? frag : left,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0)
@@ -66,7 +60,7 @@ static int send_some(struct mux_load *l, struct lconn *c, unsigned long long *rn
 }
 
 /* Reads what is there and verifies it. 1 mismatch, -1 error, 0 fine. */
-static int recv_some(struct mux_load *l, struct lconn *c)
+static int recv_some(struct th_load *l, struct lconn *c)
 {
     unsigned char buf[16384];
     ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -92,7 +86,7 @@ static void finish_conn(struct lconn *c, struct pollfd *p)
     p->fd = -1;
 }
 
-int mux_load_run(struct mux_load *l)
+int th_load_run(struct th_load *l)
 {
     struct lconn *cs = calloc((size_t)l->conns, sizeof(*cs));
     struct pollfd *ps = calloc((size_t)l->conns, sizeof(*ps));
@@ -102,7 +96,7 @@ int mux_load_run(struct mux_load *l)
     int active = 0;
     for (int i = 0; i < l->conns; i++) {
         cs[i].payload = malloc(l->bytes_per_conn);
-        mux_fill_random(cs[i].payload, l->bytes_per_conn, &rng);
+        th_fill_random(cs[i].payload, l->bytes_per_conn, &rng);
         cs[i].fd = connect_nonblocking(l->host, l->port);
         ps[i].fd = cs[i].fd;
         if (cs[i].fd < 0) {
@@ -112,8 +106,8 @@ int mux_load_run(struct mux_load *l)
             active++;
         }
     }
-    long long deadline = mux_now_ms() + (long long)l->timeout_ms * mux_test_slowdown();
-    while (active > 0 && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + (long long)l->timeout_ms * th_slowdown();
+    while (active > 0 && th_now_ms() < deadline) {
         for (int i = 0; i < l->conns; i++)
             ps[i].events = cs[i].done ? 0 : (short)(POLLIN | (cs[i].sent < l->bytes_per_conn ? POLLOUT : 0));
         int n = poll(ps, (nfds_t)l->conns, 100);

@@ -1,6 +1,7 @@
-/* seed.h - the randomized tests' generator: xorshift64, seeded from
- * MUX_TEST_SEED when set (to replay a run) or from the clock and pid, the
- * seed printed either way. Header-only: each test file has its own state. */
+/* seed.h - the randomized tests' generator, the one copy of it: xorshift64
+ * on a state of the caller's (th_xorshift), or on the process-wide th_rng;
+ * seeds read from an environment variable when set (to replay a run) or
+ * from the clock and pid, and printed either way. Header-only. */
 #ifndef MUX_TEST_SEED_H
 #define MUX_TEST_SEED_H
 
@@ -9,26 +10,41 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned long long rng;
-
-static inline unsigned long long next_rand(void)
+/* One step of xorshift64 on *s (which must not be 0); returns the new state. */
+static inline unsigned long long th_xorshift(unsigned long long *s)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
 }
 
-/* Picks, prints and installs the seed; returns it. */
-static inline unsigned long long seed_rng(void)
+/* A seed: $env when set, else from the clock and the pid. Printed as
+ * "seed=N (replay: ENV=N)". */
+static inline unsigned long long th_seed(const char *env)
 {
-    const char *env = getenv("MUX_TEST_SEED");
-    unsigned long long seed = env ? strtoull(env, NULL, 0)
-                                  : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
-    printf("seed=%llu (replay: MUX_TEST_SEED=%llu)\n", seed, seed);
+    const char *v = getenv(env);
+    unsigned long long seed = v ? strtoull(v, NULL, 0)
+                                : (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
+    printf("seed=%llu (replay: %s=%llu)\n", seed, env, seed);
     fflush(stdout);
-    rng = seed ? seed : 1;
-    return rng;
+    return seed;
+}
+
+/* The process-wide stream, for a test with one generator. */
+static unsigned long long th_rng = 1;
+
+static inline unsigned long long th_rand(void)
+{
+    return th_xorshift(&th_rng);
+}
+
+/* Seeds th_rng from th_seed(env); returns the seed. */
+static inline unsigned long long th_seed_rng(const char *env)
+{
+    unsigned long long seed = th_seed(env);
+    th_rng = seed ? seed : 1;
+    return seed;
 }
 
 #endif

@@ -74,7 +74,7 @@ static int write_random(const struct fixture *f, const char *name, size_t size,
     char *data = malloc(size);
     if (data == NULL)
         return -1;
-    mux_fill_random(data, size, &seed);
+    th_fill_random(data, size, &seed);
     const char *p = fx_write(f, true, name, data, size);
     free(data);
     return p ? 0 : -1;
@@ -174,7 +174,7 @@ char *fx_slurp(const struct fixture *f, const char *rel, size_t *len)
     return data;
 }
 
-int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int workers,
+int fx_start(struct th_child *c, const struct fixture *f, const char *bin, int workers,
              const char *config, const char *stderr_path)
 {
     char w[16], conf[PATH_MAX] = "";
@@ -192,14 +192,7 @@ int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int 
         argv[n++] = "-c";
         argv[n++] = conf;
     }
-    const char *poller = getenv("MUX_TEST_POLLER"); /* epoll | epoll-et | poll | select */
-    if (poller != NULL && *poller != '\0') {
-        bool et = strcmp(poller, "epoll-et") == 0;
-        argv[n++] = "--poller";
-        argv[n++] = et ? "epoll" : (char *)poller;
-        if (et)
-            argv[n++] = "--edge";
-    }
+    n = th_poller_args(argv, n);
     argv[n] = NULL;
     int saved = -1;
     if (stderr_path != NULL) { /* the child inherits fd 2 at fork */
@@ -210,7 +203,7 @@ int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int 
         dup2(fd, STDERR_FILENO);
         close(fd);
     }
-    int rc = mux_child_start(c, argv, 10000);
+    int rc = th_child_start(c, argv, 10000);
     if (saved >= 0) {
         dup2(saved, STDERR_FILENO);
         close(saved);
@@ -218,19 +211,19 @@ int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int 
     return rc;
 }
 
-int fx_stop(struct mux_child *c)
+int fx_stop(struct th_child *c)
 {
-    return mux_child_stop(c, SIGTERM, 15000);
+    return th_child_stop(c, SIGTERM, 15000);
 }
 
-int fx_up(struct fixture *f, struct mux_child *srv, const char *bin)
+int fx_up(struct fixture *f, struct th_child *srv, const char *bin)
 {
     if (fx_create(f) < 0)
         return -1;
     return fx_start(srv, f, bin, 2, NULL, NULL);
 }
 
-void fx_down(struct fixture *f, struct mux_child *srv)
+void fx_down(struct fixture *f, struct th_child *srv)
 {
     if (srv->pid > 0)
         fx_stop(srv);
@@ -242,7 +235,7 @@ void fx_down(struct fixture *f, struct mux_child *srv)
 int hc_open(struct hc *h, int port)
 {
     h->off = h->len = 0;
-    h->fd = mux_connect_tcp("127.0.0.1", port);
+    h->fd = th_connect_tcp("127.0.0.1", port);
     return h->fd >= 0 ? 0 : -1;
 }
 
@@ -255,7 +248,7 @@ void hc_close(struct hc *h)
 
 int hc_send(struct hc *h, const char *req)
 {
-    return mux_write_all(h->fd, req, strlen(req), 10000);
+    return th_write_all(h->fd, req, strlen(req), 10000);
 }
 
 /* Makes at least one more byte available in buf. 0 or -1. */
@@ -268,10 +261,10 @@ static int fill(struct hc *h, long long deadline)
     }
     if (h->len == sizeof h->buf)
         return -1;
-    long long left = deadline - mux_now_ms();
+    long long left = deadline - th_now_ms();
     if (left <= 0)
         return -1;
-    ssize_t n = mux_read_exact(h->fd, h->buf + h->len, 1, (int)left);
+    ssize_t n = th_read_exact(h->fd, h->buf + h->len, 1, (int)left);
     if (n != 1)
         return -1;
     h->len += 1;
@@ -314,8 +307,8 @@ static int read_body(struct hc *h, struct hresp *r, size_t len, long long deadli
         h->off += n;
         got += n;
         if (len - got > sizeof h->buf && h->off == h->len) { /* big: read directly */
-            long long left = deadline - mux_now_ms();
-            ssize_t m = left > 0 ? mux_read_exact(h->fd, r->body + got, len - got, (int)left)
+            long long left = deadline - th_now_ms();
+            ssize_t m = left > 0 ? th_read_exact(h->fd, r->body + got, len - got, (int)left)
                                  : -1;
             if (m != (ssize_t)(len - got))
                 return -1;
@@ -332,7 +325,7 @@ int hc_recv(struct hc *h, struct hresp *r, bool no_body, int timeout_ms)
     r->body = NULL;
     r->body_len = 0;
     r->status = 0;
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     if (read_head(h, r, deadline) < 0)
         return -1;
     char v[32];
@@ -375,9 +368,9 @@ bool hc_closed(struct hc *h, int timeout_ms)
 {
     if (h->off < h->len)
         return false; /* unread response bytes */
-    long long deadline = mux_now_ms() + timeout_ms; /* not scaled: see the header */
+    long long deadline = th_now_ms() + timeout_ms; /* not scaled: see the header */
     for (;;) {
-        long long left = deadline - mux_now_ms();
+        long long left = deadline - th_now_ms();
         struct pollfd p = {.fd = h->fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return false;

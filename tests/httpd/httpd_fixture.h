@@ -49,19 +49,19 @@ extern const size_t fx_png_len;
  * stderr goes to stderr_path when that is not NULL. The environment
  * variable MUX_TEST_POLLER (epoll, epoll-et, poll, select) picks the
  * poller backend. 0 or -1. */
-int fx_start(struct mux_child *c, const struct fixture *f, const char *bin, int workers,
+int fx_start(struct th_child *c, const struct fixture *f, const char *bin, int workers,
              const char *config, const char *stderr_path);
 
 /* SIGTERM and wait; returns the exit code (0 expected). */
-int fx_stop(struct mux_child *c);
+int fx_stop(struct th_child *c);
 
 /* The usual group setup: fx_create plus fx_start with 2 workers. 0 or -1. */
-int fx_up(struct fixture *f, struct mux_child *srv, const char *bin);
+int fx_up(struct fixture *f, struct th_child *srv, const char *bin);
 
 /* The matching teardown: stops the server if a failed test left it running
  * (the last test normally stops it and checks the exit code), then
  * fx_destroy. */
-void fx_down(struct fixture *f, struct mux_child *srv);
+void fx_down(struct fixture *f, struct th_child *srv);
 
 /* ---- the client --------------------------------------------------- */
 
@@ -99,7 +99,7 @@ const char *hr_field(const struct hresp *r, const char *name, char *out, size_t 
  * timeout_ms without sending anything more. The only wait here that is not
  * scaled under valgrind (it also checks that a connection stays open for a
  * while): wrap long waits in FX_MS(). */
-#define FX_MS(ms) ((ms) * mux_test_slowdown())
+#define FX_MS(ms) ((ms) * th_slowdown())
 bool hc_closed(struct hc *h, int timeout_ms);
 
 /* One request on a fresh connection, then close. 0 or -1. */

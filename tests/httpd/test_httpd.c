@@ -22,12 +22,7 @@
 #include "httpd_fixture.h"
 
 static struct fixture fx;
-static struct mux_child srv;
-
-static bool under_valgrind(void)
-{
-    return mux_test_slowdown() > 1;
-}
+static struct th_child srv;
 
 static int setup(void **state)
 {
@@ -154,7 +149,7 @@ static void test_pipelining(void **state)
     /* One byte per write: the head is assembled across many reads. */
     const char *slow = "GET /data.bin HTTP/1.1\r\nHost: t\r\nX-A: 1\r\n\r\n";
     for (size_t i = 0; slow[i] != '\0'; i++)
-        assert_int_equal(mux_write_all(h.fd, &slow[i], 1, 5000), 0);
+        assert_int_equal(th_write_all(h.fd, &slow[i], 1, 5000), 0);
     assert_int_equal(hc_recv(&h, &r, false, 10000), 0);
     expect_file(&r, "data.bin");
     hr_free(&r);
@@ -375,7 +370,7 @@ static void test_big_file(void **state)
  * on the same worker (-w 1 server); the second gets every byte. */
 static void test_client_vanishes_mid_download(void **state)
 {
-    struct mux_child one;
+    struct th_child one;
     assert_int_equal(fx_start(&one, &fx, MUX_HTTPD_BIN, 1, NULL, NULL), 0);
     struct hc *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     struct hresp *r = malloc(sizeof *r);
@@ -384,7 +379,7 @@ static void test_client_vanishes_mid_download(void **state)
     assert_int_equal(hc_send(a, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
     assert_int_equal(hc_send(b, "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"), 0);
     char part[65536];
-    assert_int_equal(mux_read_exact(a->fd, part, sizeof part, 10000), (ssize_t)sizeof part);
+    assert_int_equal(th_read_exact(a->fd, part, sizeof part, 10000), (ssize_t)sizeof part);
     struct linger lg = {.l_onoff = 1, .l_linger = 0}; /* vanish: RST */
     setsockopt(a->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     hc_close(a);
@@ -444,7 +439,7 @@ out:
 static void test_concurrent_clients(void **state)
 {
     enum { MAXC = 50 };
-    int conns = under_valgrind() ? 10 : MAXC, requests = under_valgrind() ? 5 : 20;
+    int conns = th_under_valgrind() ? 10 : MAXC, requests = th_under_valgrind() ? 5 : 20;
     for (int k = 0; k < 5; k++)
         assert_non_null(conc_want[k] = fx_slurp(&fx, conc_files[k], &conc_len[k]));
     pthread_t t[MAXC];

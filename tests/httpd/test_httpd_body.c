@@ -22,7 +22,7 @@
 #include "httpd_fixture.h"
 
 static struct fixture fx;
-static struct mux_child srv;
+static struct th_child srv;
 
 static int setup(void **state)
 {
@@ -131,7 +131,7 @@ static void test_chunked_in_pieces(void **state)
     n += (size_t)sprintf(body + n, "0\r\n\r\n" GET_HELLO);
     for (size_t off = 0; off < n;) {
         size_t part = n - off < 3000 ? n - off : 3000;
-        assert_int_equal(mux_write_all(h.fd, body + off, part, 10000), 0);
+        assert_int_equal(th_write_all(h.fd, body + off, part, 10000), 0);
         off += part;
     }
     free(body);
@@ -257,7 +257,7 @@ static void test_chunked_too_big(void **state)
         if (n > 110000)
             break;
     }
-    assert_int_equal(mux_write_all(h.fd, body, n, 10000), 0);
+    assert_int_equal(th_write_all(h.fd, body, n, 10000), 0);
     free(body);
     assert_int_equal(hc_recv(&h, &r, false, 10000), 0);
     assert_int_equal(r.status, 413);
@@ -272,7 +272,7 @@ static void test_chunked_too_big(void **state)
     memset(body + n, 'y', 100000);
     n += 100000;
     n += (size_t)sprintf(body + n, "\r\n0\r\n\r\n");
-    assert_int_equal(mux_write_all(h.fd, body, n, 10000), 0);
+    assert_int_equal(th_write_all(h.fd, body, n, 10000), 0);
     free(body);
     expect_405(&h);
     hc_close(&h);

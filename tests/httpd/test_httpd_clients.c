@@ -20,7 +20,7 @@
 #include "httpd_fixture.h"
 
 static struct fixture fx;
-static struct mux_child srv;
+static struct th_child srv;
 static char url[128]; /* http://127.0.0.1:PORT */
 
 static int setup(void **state)
@@ -88,7 +88,7 @@ static int curl(const char *bin, char *out, size_t size, const char *const *args
     for (const char *const *a = args; *a != NULL && n < 23; a++)
         argv[n++] = (char *)*a;
     argv[n] = NULL;
-    return mux_run_capture(argv, out, size, 60000);
+    return th_run_capture(argv, out, size, 60000);
 }
 
 static void test_curl(void **state)
@@ -156,7 +156,7 @@ static void test_wrk(void **state)
         skip();
     snprintf(u, sizeof u, "%s/data.bin", url);
     char *argv[] = {bin, "-t2", "-c50", "-d2s", "--timeout", "5s", u, NULL};
-    assert_int_equal(mux_run_capture(argv, out, sizeof out, 60000), 0);
+    assert_int_equal(th_run_capture(argv, out, sizeof out, 60000), 0);
     print_message("%s", out);
     unsigned long long requests = 0;
     const char *p = strstr(out, " requests in ");
@@ -182,7 +182,7 @@ static void test_chromium(void **state)
     char *argv[] = {bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", arg, "--dump-dom", u, NULL};
-    int rc = mux_run_capture(argv, out, sizeof out, 90000);
+    int rc = th_run_capture(argv, out, sizeof out, 90000);
     if (rc != 0)
         print_message("chromium exit %d:\n%s\n", rc, out);
     assert_int_equal(rc, 0);

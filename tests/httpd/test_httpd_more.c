@@ -37,20 +37,20 @@ static int teardown(void **state)
  * still open after limit_ms. Data from the server fails the test. */
 static long long ms_until_closed(struct hc *h, int limit_ms)
 {
-    long long start = mux_now_ms();
+    long long start = th_now_ms();
     if (!hc_closed(h, FX_MS(limit_ms)))
         return -1;
-    return mux_now_ms() - start;
+    return th_now_ms() - start;
 }
 
 static void test_header_timeout(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1,
                               "httpd = { header_timeout_ms = 300; keepalive_timeout_ms = 1500; };\n",
                               NULL),
                      0);
-    int slow = mux_test_slowdown();
+    int slow = th_slowdown();
     struct hc h;
 
     /* Half a head, then silence: closed after about 300 ms, no response. */
@@ -66,7 +66,7 @@ static void test_header_timeout(void **state)
     assert_int_equal(hc_open(&h, c.port), 0);
     const char *head = "GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaa"
                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    long long start = mux_now_ms();
+    long long start = th_now_ms();
     bool closed = false;
     for (size_t i = 0; head[i] != '\0' && !closed; i++) {
         if (send(h.fd, &head[i], 1, MSG_NOSIGNAL) != 1) {
@@ -75,7 +75,7 @@ static void test_header_timeout(void **state)
         }
         closed = hc_closed(&h, 50); /* the client's pace; returns early on EOF */
     }
-    long long took = mux_now_ms() - start;
+    long long took = th_now_ms() - start;
     print_message("trickling client: closed=%d after %lld ms\n", closed, took);
     assert_true(closed || hc_closed(&h, FX_MS(1000)));
     assert_true(took < 300 + 2000LL * slow);
@@ -118,7 +118,7 @@ static void test_access_log_file_and_reopen(void **state)
     snprintf(log, sizeof log, "%s/acc.log", fx.dir);
     snprintf(rotated, sizeof rotated, "%s/acc.log.1", fx.dir);
     snprintf(conf, sizeof conf, "httpd = { access_log_file = \"%s\"; };\n", log);
-    struct mux_child c;
+    struct th_child c;
     assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1, conf, NULL), 0);
     struct hresp r;
     assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
@@ -126,8 +126,8 @@ static void test_access_log_file_and_reopen(void **state)
     assert_int_equal(rename(log, rotated), 0);
     kill(c.pid, SIGUSR1);
     /* the reopen happens on the server's main thread: poll for the new file */
-    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
-    while (access(log, F_OK) != 0 && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 5000LL * th_slowdown();
+    while (access(log, F_OK) != 0 && th_now_ms() < deadline) {
         struct timespec ts = {.tv_nsec = 5 * 1000000L};
         nanosleep(&ts, NULL);
     }
@@ -150,7 +150,7 @@ static void test_access_log(void **state)
 {
     char log[256];
     snprintf(log, sizeof log, "%s/access.log", fx.dir);
-    struct mux_child c;
+    struct th_child c;
     assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 2, "httpd = { access_log = true; };\n", log),
                      0);
     struct hresp r;
@@ -174,7 +174,7 @@ static void test_access_log(void **state)
 
 static void test_symlinks_off(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 1, "httpd = { symlinks = false; };\n", NULL),
                      0);
     struct hresp r;
@@ -191,19 +191,19 @@ static void test_cli(void **state)
 {
     char out[8192], path[300];
     char *help[] = {MUX_HTTPD_BIN, "-h", NULL};
-    assert_int_equal(mux_run_capture(help, out, sizeof out, 10000), 0);
+    assert_int_equal(th_run_capture(help, out, sizeof out, 10000), 0);
     assert_non_null(strstr(out, "--root"));
     assert_non_null(strstr(out, "httpd.root"));
 
     snprintf(path, sizeof path, "%s/no-such-dir", fx.dir);
     char *missing[] = {MUX_HTTPD_BIN, "-r", path, "-l", "127.0.0.1:0", NULL};
-    assert_int_equal(mux_run_capture(missing, out, sizeof out, 10000), 2);
+    assert_int_equal(th_run_capture(missing, out, sizeof out, 10000), 2);
     assert_non_null(strstr(out, "httpd.root"));
     assert_non_null(strstr(out, "No such file"));
 
     snprintf(path, sizeof path, "%s/hello.txt", fx.root);
     char *file[] = {MUX_HTTPD_BIN, "--root", path, "-l", "127.0.0.1:0", NULL};
-    assert_int_equal(mux_run_capture(file, out, sizeof out, 10000), 2);
+    assert_int_equal(th_run_capture(file, out, sizeof out, 10000), 2);
     assert_non_null(strstr(out, "Not a directory"));
 
     const char *text = "httpd = {\n  header_timeout_ms = -1;\n};\n";
@@ -211,7 +211,7 @@ static void test_cli(void **state)
     assert_non_null(conf);
     snprintf(path, sizeof path, "%s", conf);
     char *bad[] = {MUX_HTTPD_BIN, "-c", path, "-r", fx.root, "-l", "127.0.0.1:0", NULL};
-    assert_int_equal(mux_run_capture(bad, out, sizeof out, 10000), 2);
+    assert_int_equal(th_run_capture(bad, out, sizeof out, 10000), 2);
     assert_non_null(strstr(out, ":2: httpd.header_timeout_ms"));
 }
 
@@ -219,13 +219,13 @@ static void test_cli(void **state)
  * wall clock second by second, and multipart boundaries never repeat. */
 static void test_worker_state(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     assert_int_equal(fx_start(&c, &fx, MUX_HTTPD_BIN, 2, NULL, NULL), 0);
     struct hresp r;
     char date[64], first[64] = "", type[200], seen[8][200];
     bool advanced = false;
-    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
-    for (int i = 0; i < 200000 && !advanced && mux_now_ms() < deadline; i++) {
+    long long deadline = th_now_ms() + 5000LL * th_slowdown();
+    for (int i = 0; i < 200000 && !advanced && th_now_ms() < deadline; i++) {
         time_t before = time(NULL);
         assert_int_equal(hc_once(c.port, "GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r, false),
                          0);
@@ -260,8 +260,8 @@ static void test_example_config(void **state)
 {
     char *argv[] = {MUX_HTTPD_BIN, "-c", MUX_HTTPD_CONF, "-r", fx.root, "-l", "127.0.0.1:0",
                     "-w", "1", NULL};
-    struct mux_child c;
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    struct th_child c;
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     struct hresp r;
     assert_int_equal(hc_once(c.port, "GET /sub HTTP/1.1\r\nHost: t\r\n\r\n", &r, false), 0);
     assert_int_equal(r.status, 301); /* dir_redirect = true */

@@ -34,7 +34,7 @@
 #include "httpd_fixture.h"
 
 static struct fixture fx;
-static struct mux_child srv;
+static struct th_child srv;
 
 static int setup(void **state)
 {
@@ -323,9 +323,9 @@ static void test_multiple_ranges(void **state)
 static ssize_t read_pipe(int fd, char *buf, size_t cap, int timeout_ms)
 {
     size_t got = 0;
-    long long deadline = mux_now_ms() + (long long)timeout_ms * mux_test_slowdown();
+    long long deadline = th_now_ms() + (long long)timeout_ms * th_slowdown();
     while (got < cap) {
-        long long left = deadline - mux_now_ms();
+        long long left = deadline - th_now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return -1;
@@ -511,9 +511,9 @@ static void greedy_flood(const char *req, int fds_per_conn)
     }
     /* Push until every greedy socket stays full for 300 ms (the server
      * stopped reading them), within a bounded number of rounds and time. */
-    long long deadline = mux_now_ms() + 20000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 20000LL * th_slowdown();
     int rounds = 0, quiet = 0;
-    while (rounds < 100000 && mux_now_ms() < deadline && quiet < 2) {
+    while (rounds < 100000 && th_now_ms() < deadline && quiet < 2) {
         rounds++;
         if (push_round(fds, off, reqs, len)) {
             quiet = 0;
@@ -533,7 +533,7 @@ static void greedy_flood(const char *req, int fds_per_conn)
                   rounds, w.served, w.base_fds, w.max_fds, w.base_rss, w.max_rss);
     assert_true(quiet >= 2); /* the server pushed back instead of reading forever */
     assert_true(w.max_fds <= w.base_fds + GREEDY * fds_per_conn + 8);
-    if (mux_test_slowdown() == 1) /* RSS means nothing under valgrind */
+    if (th_slowdown() == 1) /* RSS means nothing under valgrind */
         assert_true(w.max_rss - w.base_rss <= GREEDY * 1024 + 16384);
 
     for (int i = 0; i < GREEDY; i++)
@@ -568,9 +568,9 @@ static void test_changed_file_seen(void **state)
     assert_string_equal(r.body, "v1");
     hr_free(&r);
     assert_non_null(fx_write(&fx, true, "fresh.txt", "version 2", 9));
-    long long start = mux_now_ms(), deadline = start + 5000LL * mux_test_slowdown();
+    long long start = th_now_ms(), deadline = start + 5000LL * th_slowdown();
     bool seen = false;
-    while (!seen && mux_now_ms() < deadline) {
+    while (!seen && th_now_ms() < deadline) {
         get("GET /fresh.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r);
         assert_int_equal(r.status, 200);
         seen = strcmp(r.body, "version 2") == 0;
@@ -580,19 +580,19 @@ static void test_changed_file_seen(void **state)
         if (!seen)
             poll(NULL, 0, 20); /* the client's pace between polls, not a sync */
     }
-    long long took = mux_now_ms() - start;
+    long long took = th_now_ms() - start;
     print_message("new content after %lld ms\n", took);
     assert_true(seen);
-    if (mux_test_slowdown() == 1)
+    if (th_slowdown() == 1)
         assert_true(took <= 2500);
     char p[512];
     snprintf(p, sizeof p, "%s/fresh.txt", fx.root);
     assert_int_equal(unlink(p), 0);
-    start = mux_now_ms();
+    start = th_now_ms();
     do {
         get("GET /fresh.txt HTTP/1.1\r\nHost: t\r\n\r\n", &r);
         hr_free(&r);
-    } while (r.status == 200 && mux_now_ms() < deadline + 5000LL * mux_test_slowdown());
+    } while (r.status == 200 && th_now_ms() < deadline + 5000LL * th_slowdown());
     assert_int_equal(r.status, 404);
 }
 

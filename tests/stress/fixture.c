@@ -21,7 +21,7 @@ static char json_path[128];
 
 bool fx_valgrind(void)
 {
-    return getenv("MUX_UNDER_VALGRIND") != NULL;
+    return th_under_valgrind();
 }
 
 const char *fx_count(const char *n, const char *small)
@@ -114,16 +114,16 @@ static struct res run_argv(char **argv)
     unlink(json_path);
     struct res r;
     memset(&r, 0, sizeof(r));
-    long long t0 = mux_now_ms();
-    r.rc = mux_run_capture(argv, fx_out, sizeof(fx_out), 30000);
-    r.elapsed_ms = mux_now_ms() - t0;
+    long long t0 = th_now_ms();
+    r.rc = th_run_capture(argv, fx_out, sizeof(fx_out), 30000);
+    r.elapsed_ms = th_now_ms() - t0;
     read_json(&r);
     fprintf(stderr, "--- mux-stress exit %d in %lld ms, requests %.0f, verify_failures %.0f\n%s",
             r.rc, r.elapsed_ms, r.requests, r.verify_failures, fx_out);
     return r;
 }
 
-void fx_start(struct mux_child *c, const char *bin, const char *listen, const char *const *extra,
+void fx_start(struct th_child *c, const char *bin, const char *listen, const char *const *extra,
               char *target, size_t size)
 {
     char *argv[FX_MAX_ARGS];
@@ -136,21 +136,21 @@ void fx_start(struct mux_child *c, const char *bin, const char *listen, const ch
     for (; extra && *extra && n < FX_MAX_ARGS - 1; extra++)
         argv[n++] = (char *)*extra;
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
     if (strchr(c->host, ':'))
         snprintf(target, size, "[%s]:%d", c->host, c->port);
     else
         snprintf(target, size, "%s:%d", c->host, c->port);
 }
 
-void fx_stop(struct mux_child *c)
+void fx_stop(struct th_child *c)
 {
-    assert_int_equal(mux_child_stop(c, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(c, SIGTERM, 10000), 0);
 }
 
 struct res fx_broken_run(const char *const *srv, const char *const *args, int want_rc)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
     struct res r = fx_stress(target, args);

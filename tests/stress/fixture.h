@@ -40,11 +40,11 @@ struct res fx_stress(const char *target, const char *const *args);
 struct res fx_stress_via(const char *prog, const char *target, const char *const *pre);
 
 /* Starts bin with -l listen -w 2 and extra args; fills target. */
-void fx_start(struct mux_child *c, const char *bin, const char *listen, const char *const *extra,
+void fx_start(struct th_child *c, const char *bin, const char *listen, const char *const *extra,
               char *target, size_t size);
 
 /* Stops c with SIGTERM and asserts a clean exit. */
-void fx_stop(struct mux_child *c);
+void fx_stop(struct th_child *c);
 
 /* One broken_server run: server flags, stress flags, expected exit. */
 struct res fx_broken_run(const char *const *srv, const char *const *args, int want_rc);

@@ -20,13 +20,13 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "seed.h"
 
 static unsigned long long seed;
 
 static unsigned long long rnd(void)
 {
-    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-    return seed;
+    return th_xorshift(&seed);
 }
 
 /* The server kills itself (SIGKILL) early in the run: the run fails with
@@ -34,13 +34,13 @@ static unsigned long long rnd(void)
  * the 1 s grace; with -n, once every connection gave up. */
 static void test_die_mid_run(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     const char *srv[] = {"--die-after", fx_count("40000", "4000"), NULL};
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
     const char *args[] = {"-c", "4", "-p", "4", "-s", "100", "-d", fx_count("1s", "3s"), NULL};
     struct res r = fx_stress(target, args);
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 10000), 128 + SIGKILL);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 10000), 128 + SIGKILL);
     assert_int_equal(r.rc, 1);
     assert_false(r.passed);
     assert_true(r.requests > 0);
@@ -53,7 +53,7 @@ static void test_die_mid_run(void **state)
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
     const char *n[] = {"-c", "4", "-p", "4", "-s", "100", "-n", "1g", NULL};
     r = fx_stress(target, n);
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 10000), 128 + SIGKILL);
+    assert_int_equal(th_child_stop(&c, SIGTERM, 10000), 128 + SIGKILL);
     assert_int_equal(r.rc, 1);
     assert_true(r.connect_errors >= 4);
     if (!fx_valgrind()) /* back-off 50+100+200+400 ms, then given up */

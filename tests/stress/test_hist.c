@@ -11,20 +11,14 @@
 #include <cmocka.h>
 
 #include "hist.h"
+#include "harness.h"
+#include "seed.h"
 
-static uint64_t rng = 0x1234567887654321ull;
-
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+/* A fixed stream (th_rng's start): the histogram checks need no seed. */
 
 static size_t sample_count(void)
 {
-    return getenv("MUX_UNDER_VALGRIND") ? 5000 : 200000;
+    return th_under_valgrind() ? 5000 : 200000;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -77,23 +71,23 @@ static void run_distribution(uint64_t (*gen)(void))
 
 static uint64_t gen_uniform(void)
 {
-    return next_rand() % 1000000;
+    return th_rand() % 1000000;
 }
 
 static uint64_t gen_log_uniform(void) /* 1 ns .. ~17 s, every octave equally likely */
 {
-    unsigned e = (unsigned)(next_rand() % 34);
-    return (1ull << e) + next_rand() % (1ull << e);
+    unsigned e = (unsigned)(th_rand() % 34);
+    return (1ull << e) + th_rand() % (1ull << e);
 }
 
 static uint64_t gen_small(void) /* the exact region and its edge */
 {
-    return next_rand() % 600;
+    return th_rand() % 600;
 }
 
 static uint64_t gen_bimodal(void) /* fast replies with rare 50 ms stalls */
 {
-    return next_rand() % 1000 == 0 ? 50000000 + next_rand() % 1000000 : 20000 + next_rand() % 5000;
+    return th_rand() % 1000 == 0 ? 50000000 + th_rand() % 1000000 : 20000 + th_rand() % 5000;
 }
 
 static void test_uniform(void **state)

@@ -135,7 +135,7 @@ static void test_open_loop_rate(void **state)
 
 static void test_idle_and_localhost(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96], local[96];
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", NULL, target, sizeof(target));
     snprintf(local, sizeof(local), "localhost:%d", c.port);
@@ -148,10 +148,10 @@ static void test_idle_and_localhost(void **state)
 
 static void test_ipv6(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     const char *argv[] = {BROKEN_BIN, "-l", "[::1]:0", NULL};
-    if (mux_child_start(&c, (char *const *)argv, 10000) < 0)
+    if (th_child_start(&c, (char *const *)argv, 10000) < 0)
         skip(); /* no IPv6 loopback here */
     snprintf(target, sizeof(target), "[::1]:%d", c.port);
     const char *args[] = {"-c", "2", "-n", fx_count("20000", "200"), NULL};
@@ -292,7 +292,7 @@ static void test_wrk_syntax(void **state)
     assert_true(r.duration > 0.29 && r.duration < 0.31);
     if (!fx_valgrind())
         assert_true(r.elapsed_ms < 3000);
-    struct mux_child c;
+    struct th_child c;
     char target[96], url[160];
     const char *srv[] = {"--http", "123", NULL};
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
@@ -347,7 +347,7 @@ static void app_run(const char *bin, const char *proto)
 {
     if (!bin[0])
         skip();
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     fx_start(&c, bin, "127.0.0.1:0", NULL, target, sizeof(target));
     const char *args[] = {"--proto", proto, "-c",   "8",  "-t",    "2", "-p",
@@ -379,7 +379,7 @@ static void test_mux_echo_churn(void **state)
 {
     if (!MUX_ECHO_BIN[0])
         skip();
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     fx_start(&c, MUX_ECHO_BIN, "127.0.0.1:0", NULL, target, sizeof(target));
     const char *args[] = {"-c", "8", "-t", "2", "--reconnect", "1", "-n",
@@ -403,7 +403,7 @@ static void test_mux_httpd(void **state)
     for (int i = 0; i < 1234; i++)
         fputc('a' + i % 26, f);
     fclose(f);
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     const char *extra[] = {"-r", root, NULL};
     fx_start(&c, MUX_HTTPD_BIN, "127.0.0.1:0", extra, target, sizeof(target));

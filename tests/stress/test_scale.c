@@ -89,7 +89,7 @@ static void test_source_usage_errors(void **state)
     char log[160];
     fx_path(log, sizeof(log), "peers2.log");
     unlink(log);
-    struct mux_child c;
+    struct th_child c;
     char target[96], v6[96];
     const char *srv[] = {"--peer-log", log, NULL};
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
@@ -128,7 +128,7 @@ static const char *echo_config(char *path, size_t size, int idle_timeout_ms)
 
 static struct res echo_run(int idle_timeout_ms, const char *const *args)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96], conf[160];
     const char *extra[] = {"-c", echo_config(conf, sizeof(conf), idle_timeout_ms), NULL};
     fx_start(&c, MUX_ECHO_BIN, "127.0.0.1:0", extra, target, sizeof(target));
@@ -284,7 +284,7 @@ static void test_fd_hard_limit(void **state)
     char log[160];
     fx_path(log, sizeof(log), "peers3.log");
     unlink(log);
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     const char *srv[] = {"--peer-log", log, NULL};
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", srv, target, sizeof(target));
@@ -304,7 +304,7 @@ static void test_fd_hard_limit(void **state)
  * 2000 idle connections passes. */
 static void test_fd_soft_limit_raised(void **state)
 {
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     fx_start(&c, BROKEN_BIN, "127.0.0.1:0", NULL, target, sizeof(target));
     const char *args[] = {"--idle", fx_count("2000", "200"), "-c", "2", "-n", "100", NULL};

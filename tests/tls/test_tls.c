@@ -54,10 +54,10 @@
 static struct {
     char dir[200], ca[300], cert[300], key[300], spki[128];
     bool have_openssl;
-    struct test_server srv;  /* idle timeout IDLE_MS */
-    struct test_server wide; /* no idle timeout: connections wait for the others */
-    struct test_server proxied; /* server.proxy_protocol too */
-    struct test_server deep;    /* write_high_water far above what a socket holds */
+    struct th_inproc srv;  /* idle timeout IDLE_MS */
+    struct th_inproc wide; /* no idle timeout: connections wait for the others */
+    struct th_inproc proxied; /* server.proxy_protocol too */
+    struct th_inproc deep;    /* write_high_water far above what a socket holds */
     bool srv_up, wide_up, proxied_up, deep_up;
     unsigned long long seed;
 } fx;
@@ -153,7 +153,7 @@ static bool tool(const char *name, char *path, size_t size)
 static int sh(const char *cmd, char *out, size_t size)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    return mux_run_capture(argv, out, size, 60000);
+    return th_run_capture(argv, out, size, 60000);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -200,8 +200,7 @@ static bool make_certs(void)
 
 static const char *poller(void)
 {
-    const char *b = getenv("MUX_TEST_POLLER");
-    return b && b[0] ? b : "epoll";
+    return th_poller();
 }
 
 static int group_setup(void **state)
@@ -231,21 +230,21 @@ static int group_setup(void **state)
     snprintf(o.poller, sizeof o.poller, "%s", o.edge_triggered ? "epoll" : b);
     snprintf(o.tls_cert, sizeof o.tls_cert, "%.255s", fx.cert);
     snprintf(o.tls_key, sizeof o.tls_key, "%.255s", fx.key);
-    if (test_server_start(&fx.srv, &o, &tls_handler, NULL) < 0)
+    if (th_inproc_start(&fx.srv, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.srv_up = true;
     o.idle_timeout_ms = 0;
-    if (test_server_start(&fx.wide, &o, &tls_handler, NULL) < 0)
+    if (th_inproc_start(&fx.wide, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.wide_up = true;
     o.proxy_protocol = true;
-    if (test_server_start(&fx.proxied, &o, &tls_handler, NULL) < 0)
+    if (th_inproc_start(&fx.proxied, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.proxied_up = true;
     o.proxy_protocol = false;
     o.write_high_water = 64 << 20;
     o.write_low_water = 1 << 20;
-    if (test_server_start(&fx.deep, &o, &tls_handler, NULL) < 0)
+    if (th_inproc_start(&fx.deep, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.deep_up = true;
     return 0;
@@ -256,12 +255,12 @@ static int group_teardown(void **state)
     (void)state;
     int rc = 0;
     if (fx.srv_up)
-        rc = test_server_stop(&fx.srv);
-    if (fx.wide_up && test_server_stop(&fx.wide) != 0)
+        rc = th_inproc_stop(&fx.srv);
+    if (fx.wide_up && th_inproc_stop(&fx.wide) != 0)
         rc = -1;
-    if (fx.proxied_up && test_server_stop(&fx.proxied) != 0)
+    if (fx.proxied_up && th_inproc_stop(&fx.proxied) != 0)
         rc = -1;
-    if (fx.deep_up && test_server_stop(&fx.deep) != 0)
+    if (fx.deep_up && th_inproc_stop(&fx.deep) != 0)
         rc = -1;
     char cmd[512], out[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
@@ -277,13 +276,13 @@ static void need_openssl(void)
 
 /* A mux app with TLS on the test's poller (plus flag and value, when
  * given); the ready line must say tls. */
-static void start_app_with(struct mux_child *ch, const char *bin, const char *flag,
+static void start_app_with(struct th_child *ch, const char *bin, const char *flag,
                            const char *value)
 {
     char *argv[24];
     int n = 0;
     argv[n++] = (char *)bin;
-    n = mux_server_args(argv, n);
+    n = th_server_args(argv, n);
     argv[n++] = "--tls-cert";
     argv[n++] = fx.cert;
     argv[n++] = "--tls-key";
@@ -293,12 +292,12 @@ static void start_app_with(struct mux_child *ch, const char *bin, const char *fl
         argv[n++] = (char *)value;
     }
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(ch, argv, 10000), 0);
+    assert_int_equal(th_child_start(ch, argv, 10000), 0);
     if (!strstr(ch->ready, "tls"))
         fail_msg("ready line without tls: %s", ch->ready);
 }
 
-static void start_app(struct mux_child *ch, const char *bin, const char *root)
+static void start_app(struct th_child *ch, const char *bin, const char *root)
 {
     start_app_with(ch, bin, root ? "-r" : NULL, root);
 }
@@ -312,8 +311,8 @@ static ssize_t pump(int to, int from, const unsigned char *msg, unsigned char *g
 {
     size_t sent = 0, recvd = 0;
     fcntl(to, F_SETFL, O_NONBLOCK);
-    long long deadline = mux_now_ms() + timeout_ms;
-    while (recvd < len && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + timeout_ms;
+    while (recvd < len && th_now_ms() < deadline) {
         struct pollfd p[2] = {{.fd = from, .events = POLLIN},
                               {.fd = sent < len ? to : -1, .events = POLLOUT}};
         if (poll(p, 2, 100) < 0)
@@ -335,7 +334,7 @@ static ssize_t pump(int to, int from, const unsigned char *msg, unsigned char *g
 
 /* Runs s_client with pipes: sends msg, reads it back, closes its stdin and
  * expects a clean exit. */
-static void s_client_round_trip(const struct mux_child *ch, const char *version,
+static void s_client_round_trip(const struct th_child *ch, const char *version,
                                 const unsigned char *msg, size_t len)
 {
     char target[96];
@@ -363,7 +362,7 @@ static void s_client_round_trip(const struct mux_child *ch, const char *version,
     close(out[1]);
     unsigned char *got = malloc(len);
     assert_non_null(got);
-    ssize_t n = pump(in[1], out[0], msg, got, len, 10000 * mux_test_slowdown());
+    ssize_t n = pump(in[1], out[0], msg, got, len, 10000 * th_slowdown());
     if (n != (ssize_t)len || memcmp(got, msg, len) != 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -372,9 +371,9 @@ static void s_client_round_trip(const struct mux_child *ch, const char *version,
     free(got);
     close(in[1]); /* EOF: s_client sends close_notify and exits */
     int status = 0;
-    long long t0 = mux_now_ms();
+    long long t0 = th_now_ms();
     while (waitpid(pid, &status, WNOHANG) == 0) {
-        if (mux_now_ms() - t0 > 10000) {
+        if (th_now_ms() - t0 > 10000) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             fail_msg("s_client did not exit");
@@ -390,15 +389,15 @@ static void test_s_client(void **state)
 {
     (void)state;
     need_openssl();
-    struct mux_child ch;
+    struct th_child ch;
     start_app(&ch, MUX_ECHO_BIN, NULL);
     unsigned long long rng = fx.seed | 1;
     static unsigned char msg[200000];
     size_t len = 1 + (size_t)(fx.seed % sizeof msg);
-    mux_fill_random(msg, len, &rng);
+    th_fill_random(msg, len, &rng);
     s_client_round_trip(&ch, "-tls1_3", msg, len);
     s_client_round_trip(&ch, "-tls1_2", msg, len / 3 + 1);
-    assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&ch, SIGTERM, 10000), 0);
 }
 
 /* mux-proxy terminating TLS in front of a plain mux-echo: the client's
@@ -410,10 +409,10 @@ static void test_proxy_terminates_tls(void **state)
     char *eargv[12];
     int n = 0;
     eargv[n++] = MUX_ECHO_BIN;
-    n = mux_server_args(eargv, n);
+    n = th_server_args(eargv, n);
     eargv[n] = NULL;
-    struct mux_child backend, proxy;
-    assert_int_equal(mux_child_start(&backend, eargv, 10000), 0);
+    struct th_child backend, proxy;
+    assert_int_equal(th_child_start(&backend, eargv, 10000), 0);
     if (strstr(backend.ready, "tls"))
         fail_msg("the backend must be plain: %s", backend.ready);
     char b[96];
@@ -422,11 +421,11 @@ static void test_proxy_terminates_tls(void **state)
     unsigned long long rng = fx.seed ^ 0x5a5a5a5aULL;
     static unsigned char msg[300000];
     size_t len = 1 + (size_t)((fx.seed >> 7) % sizeof msg);
-    mux_fill_random(msg, len, &rng);
+    th_fill_random(msg, len, &rng);
     s_client_round_trip(&proxy, "-tls1_3", msg, len);
     s_client_round_trip(&proxy, "-tls1_2", msg, len / 2 + 1);
-    assert_int_equal(mux_child_stop(&proxy, SIGTERM, 10000), 0);
-    assert_int_equal(mux_child_stop(&backend, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&proxy, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&backend, SIGTERM, 10000), 0);
 }
 
 /* ---- curl and Chromium against mux-httpd ---- */
@@ -445,10 +444,10 @@ static void test_curl(void **state)
     size_t len = 1 + (size_t)(fx.seed % 300000);
     char *body = malloc(len);
     assert_non_null(body);
-    mux_fill_random(body, len, &rng);
+    th_fill_random(body, len, &rng);
     snprintf(file, sizeof file, "%s/file.bin", root);
     write_file(file, body, len);
-    struct mux_child ch;
+    struct th_child ch;
     start_app(&ch, MUX_HTTPD_BIN, root);
     char url[128], resolve[128], cmd[2048], out[8192];
     snprintf(url, sizeof url, "https://localhost:%d/file.bin", ch.port);
@@ -458,7 +457,7 @@ static void test_curl(void **state)
              "curl -sS -v --http1.1 --cacert %s --resolve %s -o %s -w 'version=%%{http_version}\\n' %s 2>&1",
              fx.ca, resolve, got, url);
     int rc = sh(cmd, out, sizeof out);
-    assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&ch, SIGTERM, 10000), 0);
     if (rc != 0)
         fail_msg("curl exit %d:\n%s", rc, out);
     if (!strstr(out, "version=1.1"))
@@ -487,7 +486,7 @@ static void test_chromium(void **state)
     char bin[512];
     if (!tool("chromium", bin, sizeof bin) && !tool("chromium-browser", bin, sizeof bin))
         skip();
-    if (getenv("MUX_UNDER_VALGRIND"))
+    if (th_under_valgrind())
         skip(); /* a browser under valgrind's child tracing would take minutes */
     char root[300], path[400], token[64];
     snprintf(root, sizeof root, "%s/web", fx.dir);
@@ -502,7 +501,7 @@ static void test_chromium(void **state)
                       "document.getElementById('r').textContent='%s-'+location.protocol;\n", token);
     snprintf(path, sizeof path, "%s/app.js", root);
     write_file(path, js, (size_t)jl);
-    struct mux_child ch;
+    struct th_child ch;
     start_app(&ch, MUX_HTTPD_BIN, root);
     char profile[400], spki[200], url[128];
     snprintf(profile, sizeof profile, "--user-data-dir=%s/chromium-profile", fx.dir);
@@ -513,8 +512,8 @@ static void test_chromium(void **state)
                     "--disable-component-update", "--disable-sync", profile, spki, "--dump-dom",
                     url, NULL};
     static char out[1 << 20];
-    int rc = mux_run_capture(argv, out, sizeof out, 90000);
-    assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+    int rc = th_run_capture(argv, out, sizeof out, 90000);
+    assert_int_equal(th_child_stop(&ch, SIGTERM, 10000), 0);
     if (rc != 0)
         fail_msg("chromium exit %d:\n%s", rc, out);
     char want[128];
@@ -601,14 +600,14 @@ static void test_reload(void **state)
     char *argv[24];
     int n = 0;
     argv[n++] = MUX_ECHO_BIN;
-    n = mux_server_args(argv, n);
+    n = th_server_args(argv, n);
     argv[n++] = "-c";
     argv[n++] = conf;
     argv[n++] = "--log-file";
     argv[n++] = log;
     argv[n] = NULL;
-    struct mux_child ch;
-    assert_int_equal(mux_child_start(&ch, argv, 10000), 0);
+    struct th_child ch;
+    assert_int_equal(th_child_start(&ch, argv, 10000), 0);
     char first[64], now[64];
     served_serial(ch.port, first, sizeof first);
     assert_true(strncmp(first, "serial=", 7) == 0);
@@ -617,24 +616,24 @@ static void test_reload(void **state)
     snprintf(cmd, sizeof cmd, "cp %s %s.new && mv %s.new %s", cert2, live, live, live);
     assert_int_equal(sh(cmd, out, sizeof out), 0);
     kill(ch.pid, SIGHUP);
-    long long t0 = mux_now_ms();
+    long long t0 = th_now_ms();
     do /* the reload happens on the server's main thread: ask until it shows */
         served_serial(ch.port, now, sizeof now);
-    while (strcmp(now, "serial=1092") != 0 && mux_now_ms() - t0 < 10000LL * mux_test_slowdown());
+    while (strcmp(now, "serial=1092") != 0 && th_now_ms() - t0 < 10000LL * th_slowdown());
     assert_string_equal(now, "serial=1092"); /* 4242 */
 
     write_file(live, "not a certificate\n", 18);
     kill(ch.pid, SIGHUP);
-    t0 = mux_now_ms();
+    t0 = th_now_ms();
     while (!file_has(log, "the running certificate is kept") &&
-           mux_now_ms() - t0 < 10000LL * mux_test_slowdown()) {
+           th_now_ms() - t0 < 10000LL * th_slowdown()) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL); /* polling the log file: no event to wait on */
     }
     assert_true(file_has(log, "the running certificate is kept"));
     served_serial(ch.port, now, sizeof now);
     assert_string_equal(now, "serial=1092");
-    assert_int_equal(mux_child_stop(&ch, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&ch, SIGTERM, 10000), 0);
 }
 
 /* ---- Python's ssl module against the in-process server ---- */
@@ -643,7 +642,7 @@ struct totals {
     uint64_t handshakes, failures, timeouts;
 };
 
-static struct totals totals_of(const struct test_server *srv)
+static struct totals totals_of(const struct th_inproc *srv)
 {
     struct totals t = {0};
     struct mux_stats *st = mux_server_stats(srv->s);
@@ -666,8 +665,8 @@ static struct totals totals(void)
  * until cond holds. */
 #define EVENTUALLY(cond)                                                                      \
     do {                                                                                      \
-        long long t0_ = mux_now_ms();                                                         \
-        while (!(cond) && mux_now_ms() - t0_ < 5000LL * mux_test_slowdown()) {               \
+        long long t0_ = th_now_ms();                                                         \
+        while (!(cond) && th_now_ms() - t0_ < 5000LL * th_slowdown()) {               \
             struct timespec ts_ = {0, 5 * 1000 * 1000};                                       \
             nanosleep(&ts_, NULL);                                                            \
         }                                                                                     \
@@ -675,7 +674,7 @@ static struct totals totals(void)
             fail_msg("never true: %s", #cond);                                                \
     } while (0)
 
-static void python_case_on(const struct test_server *srv, const char *name, const char *arg)
+static void python_case_on(const struct th_inproc *srv, const char *name, const char *arg)
 {
     need_openssl();
     char py[512];
@@ -687,7 +686,7 @@ static void python_case_on(const struct test_server *srv, const char *name, cons
     char *argv[] = {py, TLS_CLIENT_PY, (char *)name, (char *)srv->host, port, fx.ca, seed,
                     (char *)arg, NULL};
     static char out[65536];
-    int rc = mux_run_capture(argv, out, sizeof out, 120000);
+    int rc = th_run_capture(argv, out, sizeof out, 120000);
     if (out[0])
         printf("%s", out);
     if (rc != 0)
@@ -770,14 +769,14 @@ static void test_drain(void **state)
 {
     (void)state;
     need_openssl();
-    struct mux_child ch;
+    struct th_child ch;
     start_app(&ch, MUX_ECHO_BIN, NULL);
-    struct test_server as = {.port = ch.port};
+    struct th_inproc as = {.port = ch.port};
     snprintf(as.host, sizeof as.host, "%s", ch.host);
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)ch.pid);
     python_case_on(&as, "drain", pid);
-    assert_int_equal(mux_child_wait(&ch, 10000), 0);
+    assert_int_equal(th_child_wait(&ch, 10000), 0);
 }
 
 static void test_proxy_then_tls(void **state)
@@ -801,9 +800,9 @@ static void test_key_update_full_socket(void **state)
 {
     (void)state;
     need_openssl();
-    int fd = mux_connect_tcp(fx.deep.host, fx.deep.port);
+    int fd = th_connect_tcp(fx.deep.host, fx.deep.port);
     assert_true(fd >= 0);
-    struct timeval tv = {.tv_sec = 20 * mux_test_slowdown()};
+    struct timeval tv = {.tv_sec = 20 * th_slowdown()};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -820,7 +819,7 @@ static void test_key_update_full_socket(void **state)
     assert_non_null(out);
     assert_non_null(in);
     unsigned long long rng = fx.seed ^ 0x5eed;
-    mux_fill_random(out, FLOOD + 1, &rng);
+    th_fill_random(out, FLOOD + 1, &rng);
     /* Far more than the sockets hold: the server reads it all (its high
      * water is above) and its echo fills every buffer on the way back. */
     size_t n = 0;
@@ -855,7 +854,7 @@ static void test_concurrent(void **state)
     (void)state;
     /* select cannot watch descriptors past FD_SETSIZE (1024), and this
      * process holds the server's; valgrind is slow */
-    int n = getenv("MUX_UNDER_VALGRIND") ? 100 : strcmp(poller(), "select") == 0 ? 900 : 1000;
+    int n = th_under_valgrind() ? 100 : strcmp(poller(), "select") == 0 ? 900 : 1000;
     struct totals t0 = totals_of(&fx.wide);
     unsigned long ok = atomic_load(&n_closed_ok) + atomic_load(&n_closed_reset);
     char arg[16];

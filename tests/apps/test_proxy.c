@@ -35,25 +35,25 @@
 static unsigned long long seed;
 
 /* argv for mux-proxy on the test's backend, with extra args. */
-static void start_proxy(struct mux_child *c, const char *const extra[])
+static void start_proxy(struct th_child *c, const char *const extra[])
 {
     char *argv[24];
     int n = 0;
     argv[n++] = MUX_PROXY_BIN;
-    n = mux_server_args(argv, n);
+    n = th_server_args(argv, n);
     for (int i = 0; extra[i]; i++)
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
 }
 
-static void start_echo(struct mux_child *c)
+static void start_echo(struct th_child *c)
 {
     char *argv[] = {MUX_ECHO_BIN, "-l", "127.0.0.1:0", "-w", "1", NULL};
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
 }
 
-static void addr_of(const struct mux_child *c, char *buf, size_t size)
+static void addr_of(const struct th_child *c, char *buf, size_t size)
 {
     snprintf(buf, size, "%.40s:%d", c->host, c->port);
 }
@@ -74,7 +74,7 @@ static int listener(char *buf, size_t size, int backlog)
 static int accept_one(int lfd)
 {
     struct pollfd p = {.fd = lfd, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 5000 * mux_test_slowdown()), 1);
+    assert_int_equal(poll(&p, 1, 5000 * th_slowdown()), 1);
     return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
@@ -87,7 +87,7 @@ static void dead_addr(char *buf, size_t size)
 
 static void test_echo_through_proxy(void **state)
 {
-    struct mux_child e1, e2, px;
+    struct th_child e1, e2, px;
     start_echo(&e1);
     start_echo(&e2);
     char a1[64], a2[64], dead[64];
@@ -96,15 +96,15 @@ static void test_echo_through_proxy(void **state)
     dead_addr(dead, sizeof(dead));
     const char *extra[] = {"-b", a1, "--backend", dead, "-b", a2, NULL};
     start_proxy(&px, extra);
-    struct mux_load l = {.host = px.host, .port = px.port, .conns = 60,
+    struct th_load l = {.host = px.host, .port = px.port, .conns = 60,
                          .bytes_per_conn = 200000, .max_fragment = 9000,
-                         .xform = MUX_XFORM_ECHO, .seed = seed, .timeout_ms = 30000};
-    if (mux_load_run(&l) != 0)
+                         .xform = TH_XFORM_ECHO, .seed = seed, .timeout_ms = 30000};
+    if (th_load_run(&l) != 0)
         fail_msg("%d of %d connections verified, %d mismatches, %d errors (seed %llu)",
                  l.completed, l.conns, l.mismatches, l.errors, seed);
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
-    assert_int_equal(mux_child_stop(&e1, SIGTERM, 10000), 0);
-    assert_int_equal(mux_child_stop(&e2, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&e1, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&e2, SIGTERM, 10000), 0);
 }
 
 /* ---- half-close, both directions ---- */
@@ -113,50 +113,50 @@ static void test_half_close_client_first(void **state)
 {
     char baddr[64];
     int lfd = listener(baddr, sizeof(baddr), 16);
-    struct mux_child px;
+    struct th_child px;
     const char *extra[] = {"-b", baddr, NULL};
     start_proxy(&px, extra);
-    int c = mux_connect_tcp(px.host, px.port);
+    int c = th_connect_tcp(px.host, px.port);
     int b = accept_one(lfd);
-    assert_int_equal(mux_write_all(c, "request", 7, 5000), 0);
+    assert_int_equal(th_write_all(c, "request", 7, 5000), 0);
     shutdown(c, SHUT_WR);
     char buf[16];
-    assert_int_equal(mux_read_exact(b, buf, 7, 5000), 7);
+    assert_int_equal(th_read_exact(b, buf, 7, 5000), 7);
     assert_memory_equal(buf, "request", 7);
-    assert_int_equal(mux_wait_eof(b, 5000), 0); /* the client's FIN was passed on */
-    assert_int_equal(mux_write_all(b, "response", 8, 5000), 0); /* ... and the way back is open */
+    assert_int_equal(th_wait_eof(b, 5000), 0); /* the client's FIN was passed on */
+    assert_int_equal(th_write_all(b, "response", 8, 5000), 0); /* ... and the way back is open */
     close(b);
-    assert_int_equal(mux_read_exact(c, buf, 8, 5000), 8);
+    assert_int_equal(th_read_exact(c, buf, 8, 5000), 8);
     assert_memory_equal(buf, "response", 8);
-    assert_int_equal(mux_wait_eof(c, 5000), 0);
+    assert_int_equal(th_wait_eof(c, 5000), 0);
     close(c);
     close(lfd);
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
 }
 
 static void test_half_close_backend_first(void **state)
 {
     char baddr[64];
     int lfd = listener(baddr, sizeof(baddr), 16);
-    struct mux_child px;
+    struct th_child px;
     const char *extra[] = {"-b", baddr, NULL};
     start_proxy(&px, extra);
-    int c = mux_connect_tcp(px.host, px.port);
+    int c = th_connect_tcp(px.host, px.port);
     int b = accept_one(lfd);
-    assert_int_equal(mux_write_all(b, "banner", 6, 5000), 0);
+    assert_int_equal(th_write_all(b, "banner", 6, 5000), 0);
     shutdown(b, SHUT_WR);
     char buf[16];
-    assert_int_equal(mux_read_exact(c, buf, 6, 5000), 6);
+    assert_int_equal(th_read_exact(c, buf, 6, 5000), 6);
     assert_memory_equal(buf, "banner", 6);
-    assert_int_equal(mux_wait_eof(c, 5000), 0);
-    assert_int_equal(mux_write_all(c, "more", 4, 5000), 0);
+    assert_int_equal(th_wait_eof(c, 5000), 0);
+    assert_int_equal(th_write_all(c, "more", 4, 5000), 0);
     close(c);
-    assert_int_equal(mux_read_exact(b, buf, 4, 5000), 4);
+    assert_int_equal(th_read_exact(b, buf, 4, 5000), 4);
     assert_memory_equal(buf, "more", 4);
-    assert_int_equal(mux_wait_eof(b, 5000), 0);
+    assert_int_equal(th_wait_eof(b, 5000), 0);
     close(b);
     close(lfd);
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
 }
 
 /* ---- a side that does not read ---- */
@@ -196,8 +196,8 @@ static void drain_and_finish(int to, size_t sent, int from, size_t total)
     fcntl(from, F_SETFL, fcntl(from, F_GETFL) | O_NONBLOCK);
     size_t got = 0;
     unsigned char buf[65536];
-    long long deadline = mux_now_ms() + 30000LL * mux_test_slowdown();
-    while (got < total && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 30000LL * th_slowdown();
+    while (got < total && th_now_ms() < deadline) {
         if (sent < total) {
             size_t n = total - sent < sizeof(buf) ? total - sent : sizeof(buf);
             for (size_t i = 0; i < n; i++)
@@ -227,27 +227,27 @@ static void one_side_stalls(bool client_stalls)
 {
     char baddr[64];
     int lfd = listener(baddr, sizeof(baddr), 16);
-    struct mux_child px;
+    struct th_child px;
     const char *extra[] = {"-b", baddr, NULL};
     start_proxy(&px, extra);
-    long rss0 = mux_peak_rss_kib(px.pid);
-    int c = mux_connect_tcp(px.host, px.port);
+    long rss0 = th_peak_rss_kib(px.pid);
+    int c = th_connect_tcp(px.host, px.port);
     int b = accept_one(lfd);
     int writer = client_stalls ? b : c, reader = client_stalls ? c : b;
     enum { TOTAL = 64 << 20 };
-    size_t sent = flood_until_blocked(writer, TOTAL, 300 * mux_test_slowdown());
+    size_t sent = flood_until_blocked(writer, TOTAL, 300 * th_slowdown());
     /* kernel buffers on both hops and the proxy's high-water mark: a few
      * MiB, not the 64 MiB offered */
     if (sent >= 24u << 20)
         fail_msg("%zu bytes went in while nobody read", sent);
-    long rss = mux_peak_rss_kib(px.pid);
-    if (!UNDER_SANITIZER && rss - rss0 > 16 * 1024) /* ASan quarantine, TSan shadow pages */
+    long rss = th_peak_rss_kib(px.pid);
+    if (!TH_UNDER_SANITIZER && rss - rss0 > 16 * 1024) /* ASan quarantine, TSan shadow pages */
         fail_msg("proxy peak RSS grew by %ld KiB", rss - rss0);
     drain_and_finish(writer, sent, reader, TOTAL);
     close(c);
     close(b);
     close(lfd);
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
 }
 
 static void test_client_not_reading(void **state)
@@ -273,7 +273,7 @@ static void test_blackholed_backend_skipped(void **state)
         struct sockaddr_storage ss;
         socklen_t len;
         char *colon = strrchr(hole, ':');
-        mux_sockaddr("127.0.0.1", atoi(colon + 1), &ss, &len);
+        th_sockaddr("127.0.0.1", atoi(colon + 1), &ss, &len);
         connect(fill[nfill], (struct sockaddr *)&ss, len);
         struct pollfd p = {.fd = fill[nfill], .events = POLLOUT};
         if (poll(&p, 1, 200) == 0) {
@@ -281,7 +281,7 @@ static void test_blackholed_backend_skipped(void **state)
             break;
         }
     }
-    struct mux_child e, px;
+    struct th_child e, px;
     start_echo(&e);
     char ea[64];
     addr_of(&e, ea, sizeof(ea));
@@ -293,15 +293,15 @@ static void test_blackholed_backend_skipped(void **state)
     start_proxy(&px, extra);
     /* every client is answered, some after the blackhole's timeout */
     for (int i = 0; i < 4; i++) {
-        int c = mux_connect_tcp(px.host, px.port);
+        int c = th_connect_tcp(px.host, px.port);
         char buf[5];
-        assert_int_equal(mux_write_all(c, "hello", 5, 5000), 0);
-        assert_int_equal(mux_read_exact(c, buf, 5, 5000), 5);
+        assert_int_equal(th_write_all(c, "hello", 5, 5000), 0);
+        assert_int_equal(th_read_exact(c, buf, 5, 5000), 5);
         assert_memory_equal(buf, "hello", 5);
         close(c);
     }
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
-    assert_int_equal(mux_child_stop(&e, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&e, SIGTERM, 10000), 0);
     for (int i = 0; i < nfill; i++)
         close(fill[i]);
     close(lfd);
@@ -313,25 +313,25 @@ static void test_all_backends_dead(void **state)
     char d1[64], d2[64];
     dead_addr(d1, sizeof(d1));
     dead_addr(d2, sizeof(d2));
-    struct mux_child px;
+    struct th_child px;
     const char *extra[] = {"-b", d1, "-b", d2, NULL};
     start_proxy(&px, extra);
-    int c = mux_connect_tcp(px.host, px.port);
-    assert_int_equal(mux_write_all(c, "x", 1, 5000), 0);
-    int rc = mux_wait_eof(c, 5000);
+    int c = th_connect_tcp(px.host, px.port);
+    assert_int_equal(th_write_all(c, "x", 1, 5000), 0);
+    int rc = th_wait_eof(c, 5000);
     assert_true(rc == 0 || rc == -ECONNRESET); /* closed, not left hanging */
     close(c);
-    assert_int_equal(mux_child_stop(&px, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&px, SIGTERM, 10000), 0);
 }
 
 static void test_bad_backend_exit_2(void **state)
 {
     char out[2048];
     char *argv[] = {MUX_PROXY_BIN, "-l", "127.0.0.1:0", "-b", "localhost:80", NULL};
-    assert_int_equal(mux_run_capture(argv, out, sizeof(out), 10000), 2);
+    assert_int_equal(th_run_capture(argv, out, sizeof(out), 10000), 2);
     assert_non_null(strstr(out, "proxy.backends"));
     char *none[] = {MUX_PROXY_BIN, "-l", "127.0.0.1:0", NULL};
-    assert_int_equal(mux_run_capture(none, out, sizeof(out), 10000), 2);
+    assert_int_equal(th_run_capture(none, out, sizeof(out), 10000), 2);
     assert_non_null(strstr(out, "no backend"));
 }
 

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "seed.h"
 
 static unsigned long long seed;
 static char ca[256], other_ca[256], srv_cert[256], srv_key[256], name_cert[256], name_key[256];
@@ -29,8 +30,7 @@ static char junk[256], body[256];
 
 static unsigned long long rnd(void)
 {
-    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-    return seed;
+    return th_xorshift(&seed);
 }
 
 static bool have(const char *tool)
@@ -42,7 +42,7 @@ static bool have(const char *tool)
 
 /* Starts tls_server.py with the server certificate (or cert/key) and extra
  * flags; fills target with HOST:PORT. */
-static void start_py(struct mux_child *c, const char *cert, const char *key,
+static void start_py(struct th_child *c, const char *cert, const char *key,
                      const char *const *extra, char *target, size_t size)
 {
     const char *args[FX_MAX_ARGS] = {"--cert", cert, "--key", key};
@@ -58,7 +58,7 @@ static void start_py(struct mux_child *c, const char *cert, const char *key,
 static void test_echo_multi_record(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96], size[16];
     start_py(&c, srv_cert, srv_key, NULL, target, sizeof(target));
     snprintf(size, sizeof(size), "%llu", 1 + rnd() % 48000);
@@ -78,7 +78,7 @@ static void test_echo_multi_record(void **state)
 static void test_idle_tls(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     start_py(&c, srv_cert, srv_key, NULL, target, sizeof(target));
     const char *args[] = {"--tls", "--cacert", ca, "--idle", "40", "-c", "2", "-t", "2",
@@ -95,7 +95,7 @@ static void test_idle_tls(void **state)
 static void test_https_url(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96], url[160];
     const char *srv[] = {"--http-file", body, "--alpn", NULL};
     start_py(&c, srv_cert, srv_key, srv, target, sizeof(target));
@@ -119,7 +119,7 @@ static void test_https_url(void **state)
 static void test_refuses_untrusted(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96], url[160];
     start_py(&c, srv_cert, srv_key, NULL, target, sizeof(target));
     const char *wrong_ca[] = {"--tls", "--cacert", other_ca, "-c", "2", "-n", "10", NULL};
@@ -149,7 +149,7 @@ static void test_refuses_untrusted(void **state)
 static void test_broken_handshakes(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96];
     const char *garbage[] = {"--garbage", NULL};
     start_py(&c, srv_cert, srv_key, garbage, target, sizeof(target));
@@ -180,7 +180,7 @@ static void test_cut_streams(void **state)
     (void)state;
     const char *how[] = {"--truncate", "--notify-after"};
     for (int i = 0; i < 2; i++) {
-        struct mux_child c;
+        struct th_child c;
         char target[96], at[16];
         snprintf(at, sizeof(at), "%llu", 1000 + rnd() % 50000);
         const char *srv[] = {how[i], at, NULL};
@@ -205,7 +205,7 @@ static void test_cut_streams(void **state)
 static void test_flipped_byte(void **state)
 {
     (void)state;
-    struct mux_child c;
+    struct th_child c;
     char target[96], at[16];
     snprintf(at, sizeof(at), "%llu", 1 + rnd() % 3000);
     const char *srv[] = {"--flip", at, NULL};

@@ -30,28 +30,22 @@
 struct app {
     const char *name;
     const char *path;
-    enum mux_xform xform;
+    enum th_xform xform;
 };
 
 static const struct app apps[] = {
-    {"echo", MUX_ECHO_BIN, MUX_XFORM_ECHO},
-    {"upper", MUX_UPPER_BIN, MUX_XFORM_UPPER},
-    {"queue", MUX_QUEUE_BIN, MUX_XFORM_UPPER},
+    {"echo", MUX_ECHO_BIN, TH_XFORM_ECHO},
+    {"upper", MUX_UPPER_BIN, TH_XFORM_UPPER},
+    {"queue", MUX_QUEUE_BIN, TH_XFORM_UPPER},
 };
-
-static int under_valgrind(void)
-{
-    return mux_test_slowdown() > 1;
-}
 
 static const char *backend(void)
 {
-    const char *b = getenv("MUX_TEST_POLLER");
-    return b && b[0] ? b : "epoll";
+    return th_poller();
 }
 
 /* argv for an app on a given backend ("epoll", "epoll-et", "poll", "select"). */
-static void start_app(struct mux_child *c, const struct app *a, const char *backend,
+static void start_app(struct th_child *c, const struct app *a, const char *backend,
                       const char *extra1, const char *extra2)
 {
     char *argv[12];
@@ -70,25 +64,25 @@ static void start_app(struct mux_child *c, const struct app *a, const char *back
     if (extra2)
         argv[n++] = (char *)extra2;
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
 }
 
-static void stop_app(struct mux_child *c)
+static void stop_app(struct th_child *c)
 {
-    assert_int_equal(mux_child_stop(c, SIGTERM, 15000), 0); /* graceful: exit 0 */
+    assert_int_equal(th_child_stop(c, SIGTERM, 15000), 0); /* graceful: exit 0 */
 }
 
 static void many_clients(const struct app *a, const char *backend)
 {
-    struct mux_child c;
+    struct th_child c;
     start_app(&c, a, backend, NULL, NULL);
     /* select cannot watch fds >= 1024, so it gets fewer clients. */
-    int conns = under_valgrind() ? 64 : strcmp(backend, "select") == 0 ? 400 : 1000;
-    struct mux_load l = {.host = c.host, .port = c.port, .conns = conns,
-                         .bytes_per_conn = under_valgrind() ? 4096 : 16384,
+    int conns = th_under_valgrind() ? 64 : strcmp(backend, "select") == 0 ? 400 : 1000;
+    struct th_load l = {.host = c.host, .port = c.port, .conns = conns,
+                         .bytes_per_conn = th_under_valgrind() ? 4096 : 16384,
                          .max_fragment = 2000, .xform = a->xform, .seed = 1234,
                          .timeout_ms = 60000};
-    int rc = mux_load_run(&l);
+    int rc = th_load_run(&l);
     print_message("%s/%s: %d connections, %llu bytes verified\n", a->name, backend,
                   l.completed, l.verified_bytes);
     assert_int_equal(rc, 0);
@@ -106,10 +100,10 @@ static void test_many_clients(void **state)
  * limited rate; verifies every byte; returns the server's peak RSS (KiB). */
 static long slow_reader(const struct app *a, size_t total)
 {
-    struct mux_child c;
+    struct th_child c;
     start_app(&c, a, backend(), NULL, NULL);
-    long base_rss = mux_peak_rss_kib(c.pid);
-    int fd = mux_connect_tcp(c.host, c.port);
+    long base_rss = th_peak_rss_kib(c.pid);
+    int fd = th_connect_tcp(c.host, c.port);
     assert_true(fd >= 0);
     int small = 64 << 10; /* small socket buffers so backpressure reaches the server */
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -117,15 +111,15 @@ static long slow_reader(const struct app *a, size_t total)
     unsigned long long wseed = 42, rseed = 42;
     size_t sent = 0, got = 0, wlen = 0, woff = 0; /* wbuf[woff, wlen) is unsent */
     char wbuf[65536], expect[65536], rbuf[65536];
-    long long deadline = mux_now_ms() + 120000LL * mux_test_slowdown();
-    while (got < total && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 120000LL * th_slowdown();
+    while (got < total && th_now_ms() < deadline) {
         struct pollfd p = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
-        assert_true(poll(&p, 1, 5000 * mux_test_slowdown()) > 0);
+        assert_true(poll(&p, 1, 5000 * th_slowdown()) > 0);
         if ((p.revents & POLLOUT) && sent < total) {
             if (woff == wlen) { /* next block of the stream */
                 wlen = total - sent < sizeof(wbuf) ? total - sent : sizeof(wbuf);
                 woff = 0;
-                mux_fill_random(wbuf, wlen, &wseed);
+                th_fill_random(wbuf, wlen, &wseed);
             }
             ssize_t w = send(fd, wbuf + woff, wlen - woff, MSG_DONTWAIT | MSG_NOSIGNAL);
             if (w <= 0 && errno != EAGAIN)
@@ -141,10 +135,10 @@ static long slow_reader(const struct app *a, size_t total)
             ssize_t r = recv(fd, rbuf, 16384, MSG_DONTWAIT);
             assert_true(r > 0 || (r < 0 && errno == EAGAIN));
             if (r > 0) {
-                mux_fill_random(expect, (size_t)r, &rseed);
+                th_fill_random(expect, (size_t)r, &rseed);
                 for (ssize_t i = 0; i < r; i++) {
                     unsigned char e = (unsigned char)expect[i];
-                    if (a->xform == MUX_XFORM_UPPER && e >= 'a' && e <= 'z')
+                    if (a->xform == TH_XFORM_UPPER && e >= 'a' && e <= 'z')
                         e = (unsigned char)(e - 'a' + 'A');
                     if ((unsigned char)rbuf[i] != e)
                         fail_msg("byte %zu differs", got + (size_t)i);
@@ -156,7 +150,7 @@ static long slow_reader(const struct app *a, size_t total)
         }
     }
     assert_int_equal(got, total);
-    long peak = mux_peak_rss_kib(c.pid);
+    long peak = th_peak_rss_kib(c.pid);
     close(fd);
     stop_app(&c);
     print_message("%s slow reader: %zu MiB verified, peak RSS %ld KiB (at start %ld KiB)\n",
@@ -166,7 +160,7 @@ static long slow_reader(const struct app *a, size_t total)
 
 static void test_slow_reader_bounded_memory(void **state)
 {
-    size_t total = under_valgrind() ? (8u << 20) : (48u << 20);
+    size_t total = th_under_valgrind() ? (8u << 20) : (48u << 20);
     for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++) {
         long growth = slow_reader(&apps[i], total);
         /* Backpressure bounds what the server holds to about the high water
@@ -175,9 +169,9 @@ static void test_slow_reader_bounded_memory(void **state)
          * fill and free its 64 KiB slab far more often, ASan's quarantine
          * keeps every freed one, and TSan adds shadow pages for the 2 MiB
          * buffer ring (the plain build checks the bound). */
-        if (UNDER_SANITIZER && strcmp(backend(), "uring") == 0)
+        if (TH_UNDER_SANITIZER && strcmp(backend(), "uring") == 0)
             continue;
-        assert_true(growth < (under_valgrind() ? 64 * 1024 : 16 * 1024));
+        assert_true(growth < (th_under_valgrind() ? 64 * 1024 : 16 * 1024));
     }
 }
 
@@ -187,41 +181,41 @@ static void test_sigterm_with_data_in_flight(void **state)
 {
     for (size_t ai = 0; ai < sizeof(apps) / sizeof(apps[0]); ai++) {
         const struct app *a = &apps[ai];
-        struct mux_child c;
+        struct th_child c;
         start_app(&c, a, backend(), NULL, NULL);
         enum { CLIENTS = 20, BYTES = 100000 };
         int fds[CLIENTS];
         static char data[CLIENTS][BYTES], first[CLIENTS][100], back[BYTES];
         unsigned long long seed = 5;
         for (int i = 0; i < CLIENTS; i++) {
-            fds[i] = mux_connect_tcp(c.host, c.port);
-            mux_fill_random(data[i], BYTES, &seed);
-            assert_int_equal(mux_write_all(fds[i], data[i], BYTES, 5000), 0);
+            fds[i] = th_connect_tcp(c.host, c.port);
+            th_fill_random(data[i], BYTES, &seed);
+            assert_int_equal(th_write_all(fds[i], data[i], BYTES, 5000), 0);
             /* The first bytes came back: the server has the connection and is
              * answering; the rest of the 100000 are in flight. */
-            assert_int_equal(mux_read_exact(fds[i], first[i], 100, 5000), 100);
+            assert_int_equal(th_read_exact(fds[i], first[i], 100, 5000), 100);
         }
         kill(c.pid, SIGTERM);
         for (int i = 0; i < CLIENTS; i++) {
             memcpy(back, first[i], 100);
-            assert_int_equal(mux_read_exact(fds[i], back + 100, BYTES - 100, 10000), BYTES - 100);
+            assert_int_equal(th_read_exact(fds[i], back + 100, BYTES - 100, 10000), BYTES - 100);
             for (int k = 0; k < BYTES; k++) {
                 unsigned char e = (unsigned char)data[i][k];
-                if (a->xform == MUX_XFORM_UPPER && e >= 'a' && e <= 'z')
+                if (a->xform == TH_XFORM_UPPER && e >= 'a' && e <= 'z')
                     e = (unsigned char)(e - 'a' + 'A');
                 if ((unsigned char)back[k] != e)
                     fail_msg("%s client %d byte %d differs", a->name, i, k);
             }
-            assert_int_equal(mux_wait_eof(fds[i], 10000), 0); /* FIN, not RST */
+            assert_int_equal(th_wait_eof(fds[i], 10000), 0); /* FIN, not RST */
             close(fds[i]);
         }
-        assert_int_equal(mux_child_wait(&c, 15000), 0);
+        assert_int_equal(th_child_wait(&c, 15000), 0);
     }
 }
 
 static int run(char *const argv[], char *out, size_t size)
 {
-    return mux_run_capture(argv, out, size, 10000);
+    return th_run_capture(argv, out, size, 10000);
 }
 
 static void test_cli_contract(void **state)
@@ -255,7 +249,7 @@ static void test_cli_contract(void **state)
     unlink(path);
 
     /* Address in use: exit 1 with a message. */
-    struct mux_child c;
+    struct th_child c;
     start_app(&c, &apps[0], backend(), NULL, NULL);
     char addr[128];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", c.port);
@@ -276,16 +270,16 @@ static void test_ipv6_and_two_listeners(void **state)
     }
     close(probe);
     char *argv[] = {MUX_UPPER_BIN, "-l", "[::1]:0", "-l", "127.0.0.1:0", "-w", "1", NULL};
-    struct mux_child c;
-    if (mux_child_start(&c, argv, 10000) < 0)
+    struct th_child c;
+    if (th_child_start(&c, argv, 10000) < 0)
         skip(); /* no IPv6 loopback on this machine */
     assert_string_equal(c.host, "::1");
     assert_non_null(strstr(c.ready, "also 127.0.0.1:"));
-    int fd = mux_connect_tcp("::1", c.port);
+    int fd = th_connect_tcp("::1", c.port);
     assert_true(fd >= 0);
     char buf[8];
-    assert_int_equal(mux_write_all(fd, "abc1", 4, 2000), 0);
-    assert_int_equal(mux_read_exact(fd, buf, 4, 2000), 4);
+    assert_int_equal(th_write_all(fd, "abc1", 4, 2000), 0);
+    assert_int_equal(th_read_exact(fd, buf, 4, 2000), 4);
     assert_memory_equal(buf, "ABC1", 4);
     close(fd);
     stop_app(&c);
@@ -318,12 +312,12 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     snprintf(script, sizeof(script), "exec \"$0\" \"$@\" 2>%s", log);
     char *argv[] = {"/bin/sh", "-c", script, (char *)apps[0].path, "-l", "127.0.0.1:0",
                     "-w", "2", "--poller", "select", NULL};
-    struct mux_child c;
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    struct th_child c;
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     enum { N = 1100 };
     static int fds[N];
     for (int i = 0; i < N; i++) {
-        fds[i] = mux_connect_tcp(c.host, c.port);
+        fds[i] = th_connect_tcp(c.host, c.port);
         assert_true(fds[i] >= 0);
     }
     /* Every connection stays open until each has its answer: a connection
@@ -333,11 +327,11 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
      * whose last ACK an overflowing backlog dropped. */
     bool sent[N];
     for (int i = 0; i < N; i++)
-        sent[i] = mux_write_all(fds[i], "x", 1, 5000) == 0;
+        sent[i] = th_write_all(fds[i], "x", 1, 5000) == 0;
     int served = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         char ch;
-        if (sent[i] && mux_read_exact(fds[i], &ch, 1, 5000) == 1) {
+        if (sent[i] && th_read_exact(fds[i], &ch, 1, 5000) == 1) {
             assert_int_equal(ch, 'x');
             served++;
         } else {
@@ -350,10 +344,10 @@ static void test_select_refuses_fds_beyond_fd_setsize(void **state)
     assert_true(served >= 1000);
     assert_true(refused >= 1);
     assert_int_equal(served + refused, N);
-    int fd = mux_connect_tcp(c.host, c.port); /* the server keeps running */
+    int fd = th_connect_tcp(c.host, c.port); /* the server keeps running */
     char buf[4];
-    assert_int_equal(mux_write_all(fd, "ok", 2, 5000), 0);
-    assert_int_equal(mux_read_exact(fd, buf, 2, 5000), 2);
+    assert_int_equal(th_write_all(fd, "ok", 2, 5000), 0);
+    assert_int_equal(th_read_exact(fd, buf, 2, 5000), 2);
     close(fd);
     stop_app(&c);
     /* one warning per second at most, not one per refused connection */
@@ -379,13 +373,13 @@ static bool uring_works(void)
 }
 
 /* Echoes one message through the child; the server serves. */
-static void echo_once(const struct mux_child *c)
+static void echo_once(const struct th_child *c)
 {
-    int fd = mux_connect_tcp(c->host, c->port);
+    int fd = th_connect_tcp(c->host, c->port);
     assert_true(fd >= 0);
     char buf[5];
-    assert_int_equal(mux_write_all(fd, "hello", 5, 5000), 0);
-    assert_int_equal(mux_read_exact(fd, buf, 5, 5000), 5);
+    assert_int_equal(th_write_all(fd, "hello", 5, 5000), 0);
+    assert_int_equal(th_read_exact(fd, buf, 5, 5000), 5);
     assert_memory_equal(buf, "hello", 5);
     close(fd);
 }
@@ -395,11 +389,11 @@ static void echo_once(const struct mux_child *c)
  * warning, epoll in the ready line, and the server serves. */
 static void test_uring_or_epoll_fallback(void **state)
 {
-    if (strcmp(backend(), "epoll") != 0 || under_valgrind())
+    if (strcmp(backend(), "epoll") != 0 || th_under_valgrind())
         skip(); /* once is enough; valgrind stalls on io_uring_enter (tests/CMakeLists.txt) */
-    struct mux_child c;
+    struct th_child c;
     char *argv[] = {(char *)apps[0].path, "-l", "127.0.0.1:0", "-w", "2", "--poller", "uring", NULL};
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     print_message("ready line: %s\n", c.ready);
     assert_non_null(strstr(c.ready, uring_works() ? "poller=uring" : "poller=epoll"));
     echo_once(&c);
@@ -410,7 +404,7 @@ static void test_uring_or_epoll_fallback(void **state)
     snprintf(script, sizeof(script), "exec \"$0\" \"$@\" 2>%s", log);
     char *refused[] = {"/bin/sh", "-c", script, NO_URING_BIN, (char *)apps[0].path, "-l",
                        "127.0.0.1:0", "-w", "2", "--poller", "uring", NULL};
-    assert_int_equal(mux_child_start(&c, refused, 10000), 0);
+    assert_int_equal(th_child_start(&c, refused, 10000), 0);
     print_message("ready line without io_uring: %s\n", c.ready);
     assert_non_null(strstr(c.ready, "poller=epoll"));
     echo_once(&c);
@@ -423,11 +417,11 @@ static void test_uring_or_epoll_fallback(void **state)
  * gets the graceful path: exit 0, never death by the default action. */
 static void test_sigterm_right_after_ready_line(void **state)
 {
-    int rounds = under_valgrind() ? 4 : 40;
+    int rounds = th_under_valgrind() ? 4 : 40;
     for (int i = 0; i < rounds; i++) {
-        struct mux_child c;
+        struct th_child c;
         start_app(&c, &apps[i % 3], backend(), NULL, NULL);
-        int rc = mux_child_stop(&c, SIGTERM, 15000);
+        int rc = th_child_stop(&c, SIGTERM, 15000);
         if (rc != 0)
             fail_msg("round %d (%s): exit %d instead of 0", i, apps[i % 3].name, rc);
     }
@@ -463,11 +457,11 @@ static void test_second_sigterm_ends_grace(void **state)
     assert_non_null(f);
     fprintf(f, "server = { shutdown_grace_ms = 60000; write_high_water = %zu; };\n", 2 * total);
     fclose(f);
-    struct mux_child c;
+    struct th_child c;
     start_app(&c, &apps[0], backend(), "-c", conf);
     struct sockaddr_storage ss;
     socklen_t slen;
-    assert_int_equal(mux_sockaddr(c.host, c.port, &ss, &slen), 0);
+    assert_int_equal(th_sockaddr(c.host, c.port, &ss, &slen), 0);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     /* before connect(), so the advertised window stays this small */
@@ -476,20 +470,20 @@ static void test_second_sigterm_ends_grace(void **state)
     char *big = calloc(1, total);
     assert_non_null(big);
     /* the echo fills both directions; this client never reads */
-    assert_int_equal(mux_write_all(fd, big, total, 20000), 0);
+    assert_int_equal(th_write_all(fd, big, total, 20000), 0);
     free(big);
     kill(c.pid, SIGTERM);
     /* the listener closes once the shutdown has begun */
-    long long deadline = mux_now_ms() + 10000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 10000LL * th_slowdown();
     int probe;
-    while ((probe = mux_connect_tcp(c.host, c.port)) >= 0 && mux_now_ms() < deadline)
+    while ((probe = th_connect_tcp(c.host, c.port)) >= 0 && th_now_ms() < deadline)
         close(probe);
     assert_true(probe < 0);
-    long long t0 = mux_now_ms();
-    assert_int_equal(mux_child_stop(&c, SIGTERM, 10000), 0); /* not 60 s */
+    long long t0 = th_now_ms();
+    assert_int_equal(th_child_stop(&c, SIGTERM, 10000), 0); /* not 60 s */
     print_message("second SIGTERM: exited after %lld ms (%zu bytes sent)\n",
-                  mux_now_ms() - t0, total);
-    assert_int_equal(mux_wait_eof(fd, 5000), -ECONNRESET); /* cut off, visibly */
+                  th_now_ms() - t0, total);
+    assert_int_equal(th_wait_eof(fd, 5000), -ECONNRESET); /* cut off, visibly */
     unlink(conf);
     close(fd);
 }
@@ -525,16 +519,16 @@ static void test_fd_exhaustion_sheds_and_recovers(void **state)
                     MUX_ECHO_BIN, "-l", "127.0.0.1:0", "-w", "2", NULL};
     if (access(argv[0], X_OK) != 0)
         skip();
-    struct mux_child c;
-    assert_int_equal(mux_child_start(&c, argv, 10000), 0);
+    struct th_child c;
+    assert_int_equal(th_child_start(&c, argv, 10000), 0);
     long cpu_before = cpu_ticks(c.pid);
     enum { N = 150 };
     int fds[N], served = 0, shed = 0;
     for (int i = 0; i < N; i++) {
-        fds[i] = mux_connect_tcp(c.host, c.port);
+        fds[i] = th_connect_tcp(c.host, c.port);
         assert_true(fds[i] >= 0);
         char ch;
-        if (mux_write_all(fds[i], "e", 1, 5000) == 0 && mux_read_exact(fds[i], &ch, 1, 5000) == 1) {
+        if (th_write_all(fds[i], "e", 1, 5000) == 0 && th_read_exact(fds[i], &ch, 1, 5000) == 1) {
             served++;
         } else {
             shed++; /* closed by the server: EOF or reset, promptly */
@@ -548,18 +542,18 @@ static void test_fd_exhaustion_sheds_and_recovers(void **state)
     /* One more client while at the limit: a server that leaves it in the
      * backlog and retries accept() in a loop would burn the whole window. */
     long t0 = cpu_ticks(c.pid);
-    int extra = mux_connect_tcp(c.host, c.port);
-    int eof = mux_wait_eof(extra, 700); /* shed: EOF/reset soon; else the window passes */
+    int extra = th_connect_tcp(c.host, c.port);
+    int eof = th_wait_eof(extra, 700); /* shed: EOF/reset soon; else the window passes */
     long spent = cpu_ticks(c.pid) - t0;
     print_message("fd limit: extra client %s, %ld ticks of server CPU meanwhile\n",
                   eof == -ETIMEDOUT ? "left waiting" : "shed", spent);
-    assert_true(spent < 25 * mux_test_slowdown());
+    assert_true(spent < 25 * th_slowdown());
     close(extra);
     for (int i = 0; i < N; i++) /* the ones held open are still served */
         if (fds[i] >= 0) {
             char ch;
-            assert_int_equal(mux_write_all(fds[i], "f", 1, 5000), 0);
-            assert_int_equal(mux_read_exact(fds[i], &ch, 1, 5000), 1);
+            assert_int_equal(th_write_all(fds[i], "f", 1, 5000), 0);
+            assert_int_equal(th_read_exact(fds[i], &ch, 1, 5000), 1);
             assert_int_equal(ch, 'f');
             close(fds[i]);
         }
@@ -567,16 +561,16 @@ static void test_fd_exhaustion_sheds_and_recovers(void **state)
      * again. The acceptor retries every 100 ms, so allow a few attempts. */
     int ok = 0;
     for (int attempt = 0; attempt < 50 && !ok; attempt++) {
-        int fd = mux_connect_tcp(c.host, c.port);
+        int fd = th_connect_tcp(c.host, c.port);
         char ch;
-        ok = fd >= 0 && mux_write_all(fd, "g", 1, 2000) == 0 && mux_read_exact(fd, &ch, 1, 2000) == 1;
+        ok = fd >= 0 && th_write_all(fd, "g", 1, 2000) == 0 && th_read_exact(fd, &ch, 1, 2000) == 1;
         if (fd >= 0)
             close(fd);
     }
     assert_true(ok);
     long cpu = cpu_ticks(c.pid) - cpu_before;
     print_message("fd limit: server used %ld ticks of CPU for the whole scenario\n", cpu);
-    assert_true(cpu < 100 * mux_test_slowdown()); /* < 1 s: no busy loop at the limit */
+    assert_true(cpu < 100 * th_slowdown()); /* < 1 s: no busy loop at the limit */
     stop_app(&c);
 }
 

@@ -25,29 +25,27 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "seed.h"
 
 static unsigned long long seed;
 
 static unsigned long long rnd(void)
 {
-    seed ^= seed << 13;
-    seed ^= seed >> 7;
-    seed ^= seed << 17;
-    return seed;
+    return th_xorshift(&seed);
 }
 
-static void start_chat(struct mux_child *c, const char *config)
+static void start_chat(struct th_child *c, const char *config)
 {
     char *argv[12];
     int n = 0;
     argv[n++] = MUX_CHAT_BIN;
-    n = mux_server_args(argv, n);
+    n = th_server_args(argv, n);
     if (config) {
         argv[n++] = "-c";
         argv[n++] = (char *)config;
     }
     argv[n] = NULL;
-    assert_int_equal(mux_child_start(c, argv, 10000), 0);
+    assert_int_equal(th_child_start(c, argv, 10000), 0);
 }
 
 static void write_config(char *path, size_t size, const char *text)
@@ -60,19 +58,19 @@ static void write_config(char *path, size_t size, const char *text)
 }
 
 /* A client registered with the server: it has seen its own hello line. */
-static int join(struct mux_child *srv, int id)
+static int join(struct th_child *srv, int id)
 {
-    int fd = mux_connect_tcp(srv->host, srv->port);
+    int fd = th_connect_tcp(srv->host, srv->port);
     assert_true(fd >= 0);
     char hello[32], buf[64];
     int n = snprintf(hello, sizeof(hello), "hello %d\n", id);
-    assert_int_equal(mux_write_all(fd, hello, (size_t)n, 5000), 0);
+    assert_int_equal(th_write_all(fd, hello, (size_t)n, 5000), 0);
     /* read lines until our own hello comes back (others' may come first) */
     size_t have = 0;
-    long long deadline = mux_now_ms() + 5000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 5000LL * th_slowdown();
     for (;;) {
-        assert_true(mux_now_ms() < deadline);
-        assert_int_equal(mux_read_exact(fd, buf + have, 1, 5000), 1);
+        assert_true(th_now_ms() < deadline);
+        assert_int_equal(th_read_exact(fd, buf + have, 1, 5000), 1);
         if (buf[have] != '\n') {
             have++;
             assert_true(have < sizeof(buf) - 1);
@@ -114,7 +112,7 @@ static void on_line(struct peer *p)
 
 static void test_broadcast_in_order(void **state)
 {
-    struct mux_child srv;
+    struct th_child srv;
     start_chat(&srv, NULL);
     struct peer peers[CLIENTS] = {{0}};
     for (int i = 0; i < CLIENTS; i++) {
@@ -124,9 +122,9 @@ static void test_broadcast_in_order(void **state)
         for (int j = 0; j < LINES; j++)
             peers[i].out_len += (size_t)sprintf(peers[i].out + peers[i].out_len, "msg %d %d\n", i, j);
     }
-    long long deadline = mux_now_ms() + 20000LL * mux_test_slowdown();
+    long long deadline = th_now_ms() + 20000LL * th_slowdown();
     int done = 0;
-    while (done < CLIENTS && mux_now_ms() < deadline) {
+    while (done < CLIENTS && th_now_ms() < deadline) {
         struct pollfd pf[CLIENTS];
         for (int i = 0; i < CLIENTS; i++)
             pf[i] = (struct pollfd){.fd = peers[i].fd,
@@ -163,7 +161,7 @@ static void test_broadcast_in_order(void **state)
         close(peers[i].fd);
         free(peers[i].out);
     }
-    assert_int_equal(mux_child_stop(&srv, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&srv, SIGTERM, 10000), 0);
 }
 
 /* ---- max_line ---- */
@@ -172,23 +170,23 @@ static void test_long_line_closes_sender(void **state)
 {
     char conf[64];
     write_config(conf, sizeof(conf), "chat = { max_line = 64; };\n");
-    struct mux_child srv;
+    struct th_child srv;
     start_chat(&srv, conf);
     int a = join(&srv, 1), b = join(&srv, 2);
     char line[80];
     memset(line, 'x', sizeof(line));
     line[64] = '\n'; /* 65 bytes with the newline: one too many */
-    assert_int_equal(mux_write_all(a, line, 65, 5000), 0);
-    assert_int_equal(mux_wait_eof(a, 5000), 0);
+    assert_int_equal(th_write_all(a, line, 65, 5000), 0);
+    assert_int_equal(th_wait_eof(a, 5000), 0);
     /* b is unaffected and never saw the long line */
     line[63] = '\n'; /* exactly 64: allowed */
-    assert_int_equal(mux_write_all(b, line, 64, 5000), 0);
+    assert_int_equal(th_write_all(b, line, 64, 5000), 0);
     char got[64];
-    assert_int_equal(mux_read_exact(b, got, 64, 5000), 64);
+    assert_int_equal(th_read_exact(b, got, 64, 5000), 64);
     assert_memory_equal(got, line, 64);
     close(a);
     close(b);
-    assert_int_equal(mux_child_stop(&srv, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&srv, SIGTERM, 10000), 0);
     unlink(conf);
 }
 
@@ -209,9 +207,9 @@ static void test_slow_reader_dropped(void **state)
 {
     char conf[64];
     write_config(conf, sizeof(conf), "chat = { max_queue = \"64k\"; };\n");
-    struct mux_child srv;
+    struct th_child srv;
     start_chat(&srv, conf);
-    long rss0 = mux_peak_rss_kib(srv.pid);
+    long rss0 = th_peak_rss_kib(srv.pid);
     int slow = join(&srv, 1), sender = join(&srv, 2), reader = join(&srv, 3);
     int small = 4096;
     setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -225,8 +223,8 @@ static void test_slow_reader_dropped(void **state)
     fcntl(reader, F_SETFL, O_NONBLOCK);
     size_t sent = 0, off = 0, got_reader = 0, got_sender = 0;
     char prev_sender = 0, prev_reader = 0;
-    long long deadline = mux_now_ms() + 30000LL * mux_test_slowdown();
-    while ((got_reader < TOTAL || got_sender < TOTAL) && mux_now_ms() < deadline) {
+    long long deadline = th_now_ms() + 30000LL * th_slowdown();
+    while ((got_reader < TOTAL || got_sender < TOTAL) && th_now_ms() < deadline) {
         bool room = sent < TOTAL && sent - got_reader < (32 << 10) && sent - got_sender < (32 << 10);
         struct pollfd pf[2] = {{.fd = sender, .events = POLLIN | (room ? POLLOUT : 0)},
                                {.fd = reader, .events = POLLIN}};
@@ -257,7 +255,7 @@ static void test_slow_reader_dropped(void **state)
     char buf[65536];
     for (;;) {
         struct pollfd p = {.fd = slow, .events = POLLIN};
-        assert_int_equal(poll(&p, 1, 5000 * mux_test_slowdown()), 1);
+        assert_int_equal(poll(&p, 1, 5000 * th_slowdown()), 1);
         ssize_t n = read(slow, buf, sizeof(buf));
         if (n <= 0)
             break;
@@ -267,15 +265,15 @@ static void test_slow_reader_dropped(void **state)
     /* the 8 MiB never piled up for the slow client (not measurable under
      * ASan, whose quarantine holds freed memory, nor under valgrind, whose
      * own memory grows by about 30 MiB here; slow_got above is the proof) */
-    long rss = mux_peak_rss_kib(srv.pid);
+    long rss = th_peak_rss_kib(srv.pid);
     printf("slow reader dropped after %zu bytes; server peak RSS grew by %ld KiB\n", slow_got,
            rss - rss0);
-    if (!UNDER_SANITIZER && !getenv("MUX_UNDER_VALGRIND") && rss - rss0 > TOTAL / 1024 * 3 / 4)
+    if (!TH_UNDER_SANITIZER && !th_under_valgrind() && rss - rss0 > TOTAL / 1024 * 3 / 4)
         fail_msg("server peak RSS grew by %ld KiB", rss - rss0);
     close(slow);
     close(sender);
     close(reader);
-    assert_int_equal(mux_child_stop(&srv, SIGTERM, 10000), 0);
+    assert_int_equal(th_child_stop(&srv, SIGTERM, 10000), 0);
     unlink(conf);
 }
 
