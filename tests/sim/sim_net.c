@@ -22,7 +22,8 @@
 void sim_bytes_push(struct sim_bytes *b, const void *data, size_t n)
 {
     if (b->head + b->len + n > b->cap) {
-        memmove(b->buf, b->buf + b->head, b->len);
+        if (b->len > 0)
+            memmove(b->buf, b->buf + b->head, b->len);
         b->head = 0;
         if (b->len + n > b->cap) {
             size_t cap = b->cap ? b->cap : 256;
@@ -42,7 +43,7 @@ size_t sim_bytes_take(struct sim_bytes *b, void *out, size_t n, bool peek)
 {
     if (n > b->len)
         n = b->len;
-    if (out)
+    if (out && n > 0)
         memcpy(out, b->buf + b->head, n);
     if (!peek) {
         b->head += n;
