@@ -49,3 +49,26 @@ int test_server_stop(struct test_server *t)
     t->s = NULL;
     return t->run_rc;
 }
+
+int test_server_join(struct test_server *t)
+{
+    pthread_join(t->thread, NULL);
+    mux_server_free(t->s);
+    t->s = NULL;
+    return t->run_rc;
+}
+
+const char *test_poller_name(void)
+{
+    const char *b = getenv("MUX_TEST_POLLER");
+    return b && b[0] ? b : "epoll";
+}
+
+void test_server_options(struct mux_options *o)
+{
+    mux_options_init(o);
+    snprintf(o->listen[0], sizeof(o->listen[0]), "127.0.0.1:0");
+    const char *b = test_poller_name();
+    o->edge_triggered = strcmp(b, "epoll-et") == 0;
+    snprintf(o->poller, sizeof(o->poller), "%s", o->edge_triggered ? "epoll" : b);
+}

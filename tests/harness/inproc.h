@@ -23,4 +23,16 @@ int test_server_start(struct test_server *t, struct mux_options *opts,
 /* mux_server_stop(), join, free. Returns run()'s result. */
 int test_server_stop(struct test_server *t);
 
+/* Join and free a server the caller already stopped (mux_server_stop):
+ * a second stop would end its grace period. Returns run()'s result. */
+int test_server_join(struct test_server *t);
+
+/* The poller variant this run tests: MUX_TEST_POLLER (epoll, epoll-et,
+ * poll, select, uring), default epoll. */
+const char *test_poller_name(void);
+
+/* mux_options_init, listening on 127.0.0.1:0, with the poller (and edge
+ * triggering for epoll-et) of test_poller_name(). */
+void test_server_options(struct mux_options *o);
+
 #endif
