@@ -61,3 +61,18 @@ void th_options_poller(struct mux_options *o)
         snprintf(o->poller, sizeof(o->poller), "%s", th_poller());
     }
 }
+
+int th_inproc_join(struct th_inproc *t)
+{
+    pthread_join(t->thread, NULL);
+    mux_server_free(t->s);
+    t->s = NULL;
+    return t->run_rc;
+}
+
+void th_inproc_options(struct mux_options *o)
+{
+    mux_options_init(o);
+    snprintf(o->listen[0], sizeof(o->listen[0]), "127.0.0.1:0");
+    th_options_poller(o);
+}

@@ -27,4 +27,12 @@ int th_inproc_stop(struct th_inproc *t);
  * (th_poller(), harness.h). */
 void th_options_poller(struct mux_options *o);
 
+/* Join and free a server the caller already stopped (mux_server_stop):
+ * a second stop would end its grace period. Returns run()'s result. */
+int th_inproc_join(struct th_inproc *t);
+
+/* mux_options_init, listening on 127.0.0.1:0, with the poller (and edge
+ * triggering for epoll-et) of th_poller(). */
+void th_inproc_options(struct mux_options *o);
+
 #endif

@@ -215,8 +215,10 @@ def case_garbage(host, port, cafile, rng, arg):
 
 
 def case_stall(host, port, cafile, rng, arg):
-    """Half a ClientHello, then silence: others are served meanwhile, and the
-    staller is closed at the deadline (arg: milliseconds)."""
+    """Half a ClientHello, then silence: others are served meanwhile (at
+    least one while the staller is certainly still open), and the staller
+    is closed at the deadline, not before (arg: milliseconds). The server's
+    deadline starts when its worker takes the connection, after our t0."""
     ctx = context(cafile)
     deadline = int(arg) / 1000.0
     hello = ssl.MemoryBIO()
@@ -228,17 +230,32 @@ def case_stall(host, port, cafile, rng, arg):
     stall = socket.create_connection((host, port), timeout=TIMEOUT)
     t0 = time.monotonic()
     stall.sendall(hello.read()[:40])
-    served = 0
-    while time.monotonic() - t0 < deadline * 0.6:
+    served, first = 0, None
+    while served == 0 or time.monotonic() - t0 < deadline * 0.6:
         round_trip(host, port, ctx, rng, rng.randrange(1, 5000)).close()
         served += 1
-    check(served > 0, "nobody served while one client stalled")
+        if first is None:
+            first = time.monotonic() - t0
+            # Still open: nothing to read, no EOF, no reset yet.
+            stall.setblocking(False)
+            try:
+                still_open = stall.recv(1, socket.MSG_PEEK) != b""  # b"": EOF
+            except BlockingIOError:
+                still_open = True
+            except OSError:
+                still_open = False
+            stall.setblocking(True)
+            check(still_open or first >= deadline * 0.9,
+                  "the staller was closed %.2fs in, before the %.2fs deadline" % (first, deadline))
+    check(first < deadline, "the first client was served only after %.2fs, when the %.2fs "
+          "deadline had passed: the staller held the worker" % (first, deadline))
+    stall.settimeout(TIMEOUT)
     left = wait_tcp_end(stall, deadline * 4 + 5)
     check(left is not None, "the staller was never closed")
     took = time.monotonic() - t0
     check(took >= deadline * 0.9, "closed after %.2fs, before the %.2fs deadline" % (took, deadline))
-    print("stall: %d clients served meanwhile; the staller closed after %.2fs (deadline %.2fs)"
-          % (served, took, deadline))
+    print("stall: %d clients served meanwhile (the first after %.2fs); the staller closed after "
+          "%.2fs (deadline %.2fs)" % (served, first, took, deadline))
 
 
 def case_vanish(host, port, cafile, rng, arg):
