@@ -24,9 +24,11 @@
  *    allow, so a client that opens a small window holds at most that.
  */
 #include "httpd_h2.h"
+#include "httpd_h2_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +66,18 @@ struct h2_cursor {
 
 enum { F_METHOD, F_PATH, F_INM, F_IMS, F_RANGE, F_IF_RANGE, F_COUNT };
 
+/* Spare stream records a worker keeps (struct httpd_worker): at most
+ * H2_SPARE_MAX records (~1 KiB each, with header values up to
+ * H2_SPARE_HDR) and H2_SPARE_BODIES bytes of body buffers (each at most
+ * H2_SPARE_MEM), so at most ~4 MiB per worker. A connection's 100 streams
+ * open in one read and close over a few flushes, on 100 connections. */
+#define H2_SPARE_MAX 1024
+#define H2_SPARE_HDR 1024u
+#define H2_SPARE_MEM (16u << 10)
+#define H2_SPARE_BODIES (2u << 20)
+
 struct h2_stream {
-    struct h2_stream *prev, *next; /* the connection's open streams */
+    struct h2_stream *prev, *next; /* the connection's open streams; next: the spare list */
     int32_t id;
     size_t list_size;            /* header list size so far (RFC 9113 6.5.2) */
     struct {
@@ -77,9 +89,9 @@ struct h2_stream {
     char *mem;                   /* small body bytes */
     size_t mem_len, mem_cap;
     int fd;                      /* a dup of the file's descriptor, or -1 */
-    struct h2_seg seg[H2_SEGS];
     unsigned nseg;
     struct h2_cursor read, sent; /* framed so far / queued so far */
+    struct h2_seg seg[H2_SEGS];  /* last: a recycled record clears what is before it */
 };
 
 /* Where the input stands in the frame stream, to time request heads: a
@@ -96,6 +108,7 @@ struct h2_in {
 
 struct h2_conn {
     struct mux_conn *c;
+    struct httpd_worker *hw; /* where closed streams' records go */
     nghttp2_session *s;
     bool blocked; /* output above H2_OUT_MAX: reading paused until on_writable */
     bool closing;
@@ -125,6 +138,65 @@ static void stream_free(struct h2_stream *st)
     free(st->hdr);
     free(st->mem);
     free(st);
+}
+
+/* A closed stream's record goes to its worker's spare list (buffers kept,
+ * emptied) while the list has room, else it is freed. */
+static void stream_recycle(struct httpd_worker *hw, struct h2_stream *st)
+{
+    if (hw == NULL || hw->h2_spare_count >= H2_SPARE_MAX || st->hdr_cap > H2_SPARE_HDR) {
+        stream_free(st);
+        return;
+    }
+    if (st->fd >= 0)
+        close(st->fd);
+    if (st->mem_cap > H2_SPARE_MEM || hw->h2_spare_bodies + st->mem_cap > H2_SPARE_BODIES) {
+        free(st->mem); /* the record is kept, its body buffer is not */
+        st->mem = NULL;
+        st->mem_cap = 0;
+    }
+    char *hdr = st->hdr, *mem = st->mem;
+    size_t hdr_cap = st->hdr_cap, mem_cap = st->mem_cap;
+    memset(st, 0, offsetof(struct h2_stream, seg)); /* the segments are rewritten before use */
+    st->hdr = hdr;
+    st->hdr_cap = hdr_cap;
+    st->mem = mem;
+    st->mem_cap = mem_cap;
+    st->fd = -1;
+    st->next = hw->h2_spare;
+    hw->h2_spare = st;
+    hw->h2_spare_count++;
+    hw->h2_spare_bodies += mem_cap;
+}
+
+/* An empty stream record: a spare of the worker, or a new one. */
+static struct h2_stream *stream_get(struct httpd_worker *hw)
+{
+    struct h2_stream *st = hw != NULL ? hw->h2_spare : NULL;
+    if (st == NULL) {
+        st = calloc(1, sizeof(*st));
+        if (st != NULL)
+            st->fd = -1;
+        return st;
+    }
+    hw->h2_spare = st->next;
+    hw->h2_spare_count--;
+    hw->h2_spare_bodies -= st->mem_cap;
+    st->next = NULL;
+    return st;
+}
+
+void httpd_h2_worker_free(struct httpd_worker *hw)
+{
+    httpd_h2_mem_free(hw->h2_mem);
+    hw->h2_mem = NULL;
+    while (hw->h2_spare != NULL) {
+        struct h2_stream *st = hw->h2_spare;
+        hw->h2_spare = st->next;
+        stream_free(st);
+    }
+    hw->h2_spare_count = 0;
+    hw->h2_spare_bodies = 0;
 }
 
 /* Appends to a growable buffer; false when out of memory. */
@@ -408,13 +480,12 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
  * memory. */
 static struct h2_stream *stream_new(struct h2_conn *h, int32_t id)
 {
-    struct h2_stream *st = calloc(1, sizeof(*st));
+    struct h2_stream *st = stream_get(h->hw);
     if (st == NULL)
         return NULL;
     st->id = id;
-    st->fd = -1;
     if (nghttp2_session_set_stream_user_data(h->s, id, st) != 0) {
-        free(st);
+        stream_recycle(h->hw, st);
         return NULL;
     }
     st->next = h->streams;
@@ -491,7 +562,7 @@ static int stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, voi
             h->streams = st->next;
         if (st->next != NULL)
             st->next->prev = st->prev;
-        stream_free(st);
+        stream_recycle(h->hw, st);
     }
     return 0;
 }
@@ -588,6 +659,7 @@ static struct h2_conn *session_new(struct mux_conn *c, bool armed)
     if (h == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
     h->c = c;
+    h->hw = httpd_worker_of(c);
     h->armed = armed;
     h->in.skip = H2_PREFACE_LEN; /* nghttp2 checks it; we only count it */
     nghttp2_session_callbacks_set_send_callback(cb, send_frames);
@@ -603,7 +675,10 @@ static struct h2_conn *session_new(struct mux_conn *c, bool armed)
     nghttp2_option_set_max_continuations(opt, 8);        /* CONTINUATION flood */
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     nghttp2_option_set_max_send_header_block_length(opt, 64u << 10);
-    if (nghttp2_session_server_new2(&h->s, cb, h, opt) != 0)
+    if (h->hw != NULL && h->hw->h2_mem == NULL)
+        h->hw->h2_mem = httpd_h2_mem_new(); /* NULL: malloc, as without it */
+    nghttp2_mem *mem = httpd_h2_mem_of(h->hw != NULL ? h->hw->h2_mem : NULL);
+    if (nghttp2_session_server_new3(&h->s, cb, h, opt, mem) != 0)
         goto fail;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
@@ -784,7 +859,7 @@ void httpd_h2_free(struct h2_conn *h)
     while (h->streams != NULL) {
         struct h2_stream *st = h->streams;
         h->streams = st->next;
-        stream_free(st);
+        stream_recycle(h->hw, st);
     }
     free(h);
 }

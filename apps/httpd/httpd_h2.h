@@ -46,4 +46,8 @@ void httpd_h2_writable(struct h2_conn *h);
 /* From on_close: frees the session and every stream (and their fds). */
 void httpd_h2_free(struct h2_conn *h);
 
+/* From on_worker_stop: frees the worker's spare stream records. */
+struct httpd_worker;
+void httpd_h2_worker_free(struct httpd_worker *hw);
+
 #endif
