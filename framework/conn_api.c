@@ -133,6 +133,12 @@ MUX_API int mux_conn_fd(const struct mux_conn *c)
     return c->fd;
 }
 
+MUX_API const char *mux_conn_alpn(const struct mux_conn *c, size_t *len)
+{
+    MUX_ASSERT_OWNER(c);
+    return mux__t_alpn(c, c->t, len);
+}
+
 MUX_API void mux_conn_set_timeout(struct mux_conn *c, unsigned ms)
 {
     MUX_ASSERT_OWNER(c);

@@ -150,6 +150,9 @@ struct mux__transport {
     int (*shut_write)(struct mux_conn *c);
     void (*set_reset)(struct mux_conn *c);
     bool (*input_waiting)(struct mux_conn *c);
+    /* Optional (NULL, *len 0): the application protocol the handshake
+     * chose (TLS ALPN), not NUL-terminated, valid until release. */
+    const char *(*alpn)(const struct mux_conn *c, size_t *len);
     /* Before close(c->fd): unregisters, cancels, frees per-connection state
      * that no operation in flight needs. */
     void (*release)(struct mux_conn *c);
@@ -201,6 +204,13 @@ static inline void mux__t_set_reset(struct mux_conn *c, const struct mux__transp
 static inline bool mux__t_input_waiting(struct mux_conn *c, const struct mux__transport *t)
 {
     return t->input_waiting ? t->input_waiting(c) : mux__socket_input_waiting(c);
+}
+
+static inline const char *mux__t_alpn(const struct mux_conn *c, const struct mux__transport *t,
+                                      size_t *len)
+{
+    *len = 0;
+    return t->alpn ? t->alpn(c, len) : NULL;
 }
 
 /* ---- plain socket I/O, shared by the transports (transport_socket.c) ---- */

@@ -37,8 +37,18 @@ struct httpd_app {
 /* What one worker keeps for all its connections (mux_worker_data): made in
  * on_worker_start, freed in on_worker_stop, used on that worker's thread
  * only, so nothing in it is locked. */
+struct h2_stream;
+struct h2_mem;
+
 struct httpd_worker {
     struct http_cache *cache;   /* the open-file cache; NULL if it could not be made */
+    /* HTTP/2 stream records of closed streams, kept with their buffers for
+     * the next streams of any connection of this worker (httpd_h2.c), so a
+     * request costs no malloc of ours; a bounded list, freed at the stop. */
+    struct h2_stream *h2_spare;
+    unsigned h2_spare_count;
+    size_t h2_spare_bodies;     /* bytes of body buffers the spares keep */
+    struct h2_mem *h2_mem;      /* nghttp2's small blocks (httpd_h2_mem.c); made on first use */
     struct http_date_cache date; /* the Date value of the current second */
     uint64_t date_next_ms;      /* worker clock (mux_worker_now_ms) when it goes stale */
     uint64_t boundary_state;    /* splitmix64 state of the multipart boundaries */

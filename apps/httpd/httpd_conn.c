@@ -13,12 +13,13 @@
  * cache, the Date value of the current second and the multipart-boundary
  * generator, made in on_worker_start and freed in on_worker_stop.
  *
- * Timeouts, both through mux_conn_set_timeout():
+ * Timeouts, both the framework's:
  *   head    from the first byte of a request head (or the accept) until the
- *           head is complete: header_timeout_ms, an absolute deadline that
- *           trickling bytes cannot extend (slowloris);
- *   idle    after a complete request: keepalive_timeout_ms, restarted by
- *           any read or write progress (a slow download keeps it alive). */
+ *           head is complete: header_timeout_ms on mux_conn_set_deadline,
+ *           which trickling bytes cannot push back (slowloris);
+ *   idle    keepalive_timeout_ms on mux_conn_set_timeout, set once at the
+ *           accept and restarted by the framework on any read or write
+ *           progress (a slow download keeps it alive). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -61,8 +62,7 @@ struct hconn {
     char *held;
     size_t held_len;
     struct h2_conn *h2;   /* the connection speaks HTTP/2 (httpd_h2.c) */
-    bool spoke_http1;     /* a request head was parsed: no HTTP/2 preface now */
-    int64_t deadline_ms;  /* TM_HEAD: when the head must be complete */
+    bool http1;           /* HTTP/1.1 for good: ALPN chose it, or a head was parsed */
     uint32_t last_len;    /* bytes offered at the previous incomplete parse */
     uint8_t mode;         /* enum tmode */
     bool paused;          /* parsing stopped: too many file ranges queued */
@@ -87,13 +87,6 @@ struct exchange {
 };
 
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const struct httpd_opts *opts_of(struct mux_conn *c)
 {
     return &((const struct httpd_app *)mux_conn_app(c))->opts;
@@ -101,33 +94,25 @@ static const struct httpd_opts *opts_of(struct mux_conn *c)
 
 /* ---- timeouts ------------------------------------------------------- */
 
-/* A request head is under way: the deadline runs from its first byte. */
+/* A request head is under way: the header deadline runs from its first
+ * byte, and later bytes do not push it back (mux_conn_set_deadline). */
 static void head_pending(struct mux_conn *c, struct hconn *h)
 {
-    unsigned limit = opts_of(c)->header_timeout_ms;
-    if (limit == 0) {
-        if (h->mode != TM_HEAD)
-            mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
-        h->mode = TM_HEAD;
+    if (h->mode == TM_HEAD)
         return;
-    }
-    int64_t now = now_ms();
-    if (h->mode != TM_HEAD) {
-        h->mode = TM_HEAD;
-        h->deadline_ms = now + limit;
-    }
-    /* Each read restarts the framework's timer, so re-arm with what is left. */
-    int64_t left = h->deadline_ms - now;
-    mux_conn_set_timeout(c, left > 0 ? (unsigned)left : 1);
+    h->mode = TM_HEAD;
+    mux_conn_set_deadline(c, opts_of(c)->header_timeout_ms); /* 0: none */
 }
 
-/* Between requests: the keep-alive timeout, set only on a change. */
+/* The head is complete: only the keep-alive timeout runs. Set only on a
+ * change, so a busy keep-alive connection costs no timer operation per
+ * request. */
 static void go_idle(struct mux_conn *c, struct hconn *h)
 {
     if (h->mode == TM_IDLE)
         return;
     h->mode = TM_IDLE;
-    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
+    mux_conn_set_deadline(c, 0);
 }
 
 /* ---- answering ------------------------------------------------------ */
@@ -345,6 +330,29 @@ static size_t continue_chunked(struct mux_conn *c, struct hconn *h, const char *
     return open ? used : len;
 }
 
+#ifdef MUX_HTTPD_H2
+/* Upgrade: h2c asked for (httpd_h2_upgrade_wanted): on a cleartext
+ * connection, 101 and HTTP/2 from the byte after this head on (the client
+ * preface comes next), the request answered as stream 1; over TLS (ALPN
+ * chose a protocol) or with a bad HTTP2-Settings, answered as HTTP/1.1. */
+static size_t upgrade_h2(struct mux_conn *c, struct hconn *h, const struct http_request *req,
+                         struct exchange *x, size_t head_len, size_t len)
+{
+    size_t alpn_len;
+    int rc = 0;
+    go_idle(c, h);
+    if (mux_conn_alpn(c, &alpn_len) == NULL)
+        rc = httpd_h2_upgrade(c, req, &h->h2);
+    if (rc < 0) {
+        mux_conn_abort(c);
+        return len;
+    }
+    if (rc > 0)
+        return head_len;
+    return serve(c, x) ? head_len : len;
+}
+#endif
+
 /* A complete head of head_len bytes at data. Returns what on_read returns. */
 static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct http_request *req,
                              const char *data, size_t head_len, size_t len)
@@ -362,6 +370,10 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
         respond(c, &x);
         return len;
     }
+#ifdef MUX_HTTPD_H2
+    if (httpd_h2_upgrade_wanted(req, &info))
+        return upgrade_h2(c, h, req, &x, head_len, len);
+#endif
     if (info.chunked)
         return start_chunked(c, h, &x, data, head_len, len);
     /* A body (GET may carry one) is read and dropped; start on it now. */
@@ -376,6 +388,28 @@ static size_t handle_request(struct mux_conn *c, struct hconn *h, const struct h
 
 /* ---- the callbacks -------------------------------------------------- */
 
+/* What ALPN chose decides the protocol: "h2" is HTTP/2 from the first
+ * byte (our SETTINGS go at once; a client that sends anything but the
+ * preface gets nghttp2's GOAWAY), "http/1.1" is HTTP/1.1 only (a preface
+ * is answered 505 like any HTTP/2.0 request line). Without ALPN (plain
+ * TCP, or a TLS client that offered none) the first bytes decide: the
+ * preface is h2c with prior knowledge. Returns what on_accept returns. */
+static int choose_protocol(struct mux_conn *c, struct hconn *h)
+{
+    size_t len;
+    const char *alpn = mux_conn_alpn(c, &len);
+    if (alpn == NULL)
+        return 0;
+#ifdef MUX_HTTPD_H2
+    if (len == 2 && memcmp(alpn, "h2", 2) == 0) {
+        h->h2 = httpd_h2_new(c, true);
+        return h->h2 != NULL ? 0 : ENOMEM;
+    }
+#endif
+    h->http1 = true;
+    return 0;
+}
+
 static int httpd_accept(struct mux_conn *c)
 {
     if (httpd_worker_of(c) == NULL)
@@ -384,24 +418,22 @@ static int httpd_accept(struct mux_conn *c)
     if (h == NULL)
         return ENOMEM;
     mux_conn_set_data(c, h);
+    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
     h->mode = TM_IDLE;
     head_pending(c, h); /* the first request is expected now */
-    return 0;
+    return choose_protocol(c, h);
 }
 
 #ifdef MUX_HTTPD_H2
 /* The first bytes are the HTTP/2 connection preface (h2c with prior
- * knowledge, or h2 over TLS, which every client starts with): from here on
- * the connection is HTTP/2, on the keep-alive timeout. */
+ * knowledge): from here on the connection is HTTP/2. */
 static size_t start_h2(struct mux_conn *c, struct hconn *h, const char *data, size_t len)
 {
-    h->h2 = httpd_h2_new(c);
+    h->h2 = httpd_h2_new(c, h->mode == TM_HEAD); /* it times the heads from here on */
     if (h->h2 == NULL) {
         mux_conn_abort(c);
         return len;
     }
-    h->mode = TM_IDLE;
-    mux_conn_set_timeout(c, opts_of(c)->keepalive_timeout_ms);
     return httpd_h2_read(h->h2, data, len);
 }
 #endif
@@ -412,7 +444,7 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
 #ifdef MUX_HTTPD_H2
     if (h->h2 != NULL)
         return httpd_h2_read(h->h2, data, len);
-    if (!h->spoke_http1) {
+    if (!h->http1) {
         int p = httpd_h2_sniff(data, len);
         if (p == 1)
             return start_h2(c, h, data, len);
@@ -448,7 +480,7 @@ static size_t httpd_read(struct mux_conn *c, const char *data, size_t len)
     }
     h->last_len = 0;
     h->grace = false;
-    h->spoke_http1 = true;
+    h->http1 = true;
     if (rc < 0) {
         /* 400, 414, 431, 505: closes. The method is known once its token
          * is: a HEAD gets the status and its Content-Length, no page. */

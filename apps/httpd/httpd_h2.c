@@ -24,12 +24,15 @@
  *    allow, so a client that opens a small window holds at most that.
  */
 #include "httpd_h2.h"
+#include "httpd_h2_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,8 +66,18 @@ struct h2_cursor {
 
 enum { F_METHOD, F_PATH, F_INM, F_IMS, F_RANGE, F_IF_RANGE, F_COUNT };
 
+/* Spare stream records a worker keeps (struct httpd_worker): at most
+ * H2_SPARE_MAX records (~1 KiB each, with header values up to
+ * H2_SPARE_HDR) and H2_SPARE_BODIES bytes of body buffers (each at most
+ * H2_SPARE_MEM), so at most ~4 MiB per worker. A connection's 100 streams
+ * open in one read and close over a few flushes, on 100 connections. */
+#define H2_SPARE_MAX 1024
+#define H2_SPARE_HDR 1024u
+#define H2_SPARE_MEM (16u << 10)
+#define H2_SPARE_BODIES (2u << 20)
+
 struct h2_stream {
-    struct h2_stream *prev, *next; /* the connection's open streams */
+    struct h2_stream *prev, *next; /* the connection's open streams; next: the spare list */
     int32_t id;
     size_t list_size;            /* header list size so far (RFC 9113 6.5.2) */
     struct {
@@ -76,16 +89,32 @@ struct h2_stream {
     char *mem;                   /* small body bytes */
     size_t mem_len, mem_cap;
     int fd;                      /* a dup of the file's descriptor, or -1 */
-    struct h2_seg seg[H2_SEGS];
     unsigned nseg;
     struct h2_cursor read, sent; /* framed so far / queued so far */
+    struct h2_seg seg[H2_SEGS];  /* last: a recycled record clears what is before it */
+};
+
+/* Where the input stands in the frame stream, to time request heads: a
+ * frame is under way from its first byte to its last, a header block from
+ * its HEADERS to the frame with END_HEADERS. nghttp2 takes every byte we
+ * offer, so it cannot tell us; this scan of the frame headers costs a few
+ * instructions per frame. */
+struct h2_in {
+    uint32_t skip;  /* bytes of the preface or of a frame's payload still to come */
+    uint8_t hdr[9]; /* a frame header being read */
+    uint8_t have;
+    bool block;     /* a header block is open (HEADERS without END_HEADERS) */
 };
 
 struct h2_conn {
     struct mux_conn *c;
+    struct httpd_worker *hw; /* where closed streams' records go */
     nghttp2_session *s;
     bool blocked; /* output above H2_OUT_MAX: reading paused until on_writable */
     bool closing;
+    bool armed;   /* the header deadline (mux_conn_set_deadline) is set */
+    bool upgraded; /* Upgrade: h2c: stream 1 is answered once the client's preface comes */
+    struct h2_in in;
     struct h2_stream *streams; /* every stream with our state (freed by httpd_h2_free) */
 };
 
@@ -109,6 +138,65 @@ static void stream_free(struct h2_stream *st)
     free(st->hdr);
     free(st->mem);
     free(st);
+}
+
+/* A closed stream's record goes to its worker's spare list (buffers kept,
+ * emptied) while the list has room, else it is freed. */
+static void stream_recycle(struct httpd_worker *hw, struct h2_stream *st)
+{
+    if (hw == NULL || hw->h2_spare_count >= H2_SPARE_MAX || st->hdr_cap > H2_SPARE_HDR) {
+        stream_free(st);
+        return;
+    }
+    if (st->fd >= 0)
+        close(st->fd);
+    if (st->mem_cap > H2_SPARE_MEM || hw->h2_spare_bodies + st->mem_cap > H2_SPARE_BODIES) {
+        free(st->mem); /* the record is kept, its body buffer is not */
+        st->mem = NULL;
+        st->mem_cap = 0;
+    }
+    char *hdr = st->hdr, *mem = st->mem;
+    size_t hdr_cap = st->hdr_cap, mem_cap = st->mem_cap;
+    memset(st, 0, offsetof(struct h2_stream, seg)); /* the segments are rewritten before use */
+    st->hdr = hdr;
+    st->hdr_cap = hdr_cap;
+    st->mem = mem;
+    st->mem_cap = mem_cap;
+    st->fd = -1;
+    st->next = hw->h2_spare;
+    hw->h2_spare = st;
+    hw->h2_spare_count++;
+    hw->h2_spare_bodies += mem_cap;
+}
+
+/* An empty stream record: a spare of the worker, or a new one. */
+static struct h2_stream *stream_get(struct httpd_worker *hw)
+{
+    struct h2_stream *st = hw != NULL ? hw->h2_spare : NULL;
+    if (st == NULL) {
+        st = calloc(1, sizeof(*st));
+        if (st != NULL)
+            st->fd = -1;
+        return st;
+    }
+    hw->h2_spare = st->next;
+    hw->h2_spare_count--;
+    hw->h2_spare_bodies -= st->mem_cap;
+    st->next = NULL;
+    return st;
+}
+
+void httpd_h2_worker_free(struct httpd_worker *hw)
+{
+    httpd_h2_mem_free(hw->h2_mem);
+    hw->h2_mem = NULL;
+    while (hw->h2_spare != NULL) {
+        struct h2_stream *st = hw->h2_spare;
+        hw->h2_spare = st->next;
+        stream_free(st);
+    }
+    hw->h2_spare_count = 0;
+    hw->h2_spare_bodies = 0;
 }
 
 /* Appends to a growable buffer; false when out of memory. */
@@ -388,24 +476,50 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
     return 0;
 }
 
-static int begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user)
+/* Our state for stream id, in the connection's list. NULL when out of
+ * memory. */
+static struct h2_stream *stream_new(struct h2_conn *h, int32_t id)
 {
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0;
-    struct h2_stream *st = calloc(1, sizeof(*st));
+    struct h2_stream *st = stream_get(h->hw);
     if (st == NULL)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
-    st->id = frame->hd.stream_id;
-    st->fd = -1;
-    if (nghttp2_session_set_stream_user_data(s, st->id, st) != 0) {
-        free(st);
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return NULL;
+    st->id = id;
+    if (nghttp2_session_set_stream_user_data(h->s, id, st) != 0) {
+        stream_recycle(h->hw, st);
+        return NULL;
     }
-    struct h2_conn *h = user;
     st->next = h->streams;
     if (h->streams != NULL)
         h->streams->prev = st;
     h->streams = st;
+    return st;
+}
+
+static int begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user)
+{
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if (stream_new(user, frame->hd.stream_id) == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the stream is reset */
+    return 0;
+}
+
+/* Keeps the value if it is one of the fields the planner reads (names
+ * compared without case: HTTP/2 sends them lower-case, HTTP/1.1 any). */
+static int keep_field(struct h2_stream *st, const uint8_t *name, size_t namelen,
+                      const uint8_t *value, size_t valuelen)
+{
+    for (int f = 0; f < F_COUNT; f++) {
+        if (strlen(wanted[f]) != namelen || strncasecmp(wanted[f], (const char *)name, namelen))
+            continue;
+        if (st->field[f].count++ > 0)
+            return 0; /* the first one counts, as in HTTP/1.1 */
+        st->field[f].off = st->hdr_len;
+        st->field[f].len = valuelen;
+        if (!grow_append(&st->hdr, &st->hdr_len, &st->hdr_cap, value, valuelen))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return 0;
+    }
     return 0;
 }
 
@@ -422,18 +536,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     st->list_size += namelen + valuelen + 32;
     if (st->list_size > H2_HEADER_LIST_MAX)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    for (int f = 0; f < F_COUNT; f++) {
-        if (strlen(wanted[f]) != namelen || memcmp(wanted[f], name, namelen) != 0)
-            continue;
-        if (st->field[f].count++ > 0)
-            return 0; /* the first one counts, as in HTTP/1.1 */
-        st->field[f].off = st->hdr_len;
-        st->field[f].len = valuelen;
-        if (!grow_append(&st->hdr, &st->hdr_len, &st->hdr_cap, value, valuelen))
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        return 0;
-    }
-    return 0;
+    return keep_field(st, name, namelen, value, valuelen);
 }
 
 static int frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *user)
@@ -459,12 +562,54 @@ static int stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, voi
             h->streams = st->next;
         if (st->next != NULL)
             st->next->prev = st->prev;
-        stream_free(st);
+        stream_recycle(h->hw, st);
     }
     return 0;
 }
 
 /* ---- the connection ------------------------------------------------- */
+
+/* Follows the frame headers in data[0..len). */
+static void in_scan(struct h2_in *in, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        if (in->skip > 0) {
+            size_t k = in->skip < len ? in->skip : len;
+            in->skip -= (uint32_t)k;
+            p += k;
+            len -= k;
+            continue;
+        }
+        size_t k = sizeof in->hdr - in->have < len ? sizeof in->hdr - in->have : len;
+        memcpy(in->hdr + in->have, p, k);
+        in->have += (uint8_t)k;
+        p += k;
+        len -= k;
+        if (in->have < sizeof in->hdr)
+            return;
+        in->have = 0;
+        uint8_t type = in->hdr[3], flags = in->hdr[4];
+        if (type == NGHTTP2_HEADERS || type == NGHTTP2_CONTINUATION)
+            in->block = !(flags & NGHTTP2_FLAG_END_HEADERS);
+        in->skip = (uint32_t)in->hdr[0] << 16 | (uint32_t)in->hdr[1] << 8 | in->hdr[2];
+    }
+}
+
+/* The header deadline runs while a frame or a header block is under way
+ * (from its first byte: a client trickling a HEADERS frame, or
+ * CONTINUATIONs that never end the block, cannot push it back) and while
+ * no bytes are being withheld from us by our own pause (blocked: then the
+ * idle timeout, which output progress restarts, bounds the connection). */
+static void time_heads(struct h2_conn *h)
+{
+    const struct h2_in *in = &h->in;
+    bool pending = !h->blocked && !h->closing && (in->skip > 0 || in->have > 0 || in->block);
+    if (pending == h->armed)
+        return;
+    h->armed = pending;
+    const struct httpd_app *app = mux_conn_app(h->c);
+    mux_conn_set_deadline(h->c, pending ? app->opts.header_timeout_ms : 0);
+}
 
 /* Pulls frames from nghttp2 into the output queue while it takes them;
  * above H2_OUT_MAX reading pauses until on_writable. Closes the
@@ -483,6 +628,7 @@ static void pump(struct h2_conn *h)
             h->blocked = true;
             mux_conn_pause_read(h->c);
             mux_conn_want_writable(h->c, true);
+            time_heads(h);
         }
         return;
     }
@@ -504,7 +650,8 @@ static void fail(struct h2_conn *h, int err)
     mux_conn_close(h->c);
 }
 
-struct h2_conn *httpd_h2_new(struct mux_conn *c)
+/* The session with our SETTINGS queued (not sent yet). */
+static struct h2_conn *session_new(struct mux_conn *c, bool armed)
 {
     struct h2_conn *h = calloc(1, sizeof(*h));
     nghttp2_session_callbacks *cb = NULL;
@@ -512,6 +659,9 @@ struct h2_conn *httpd_h2_new(struct mux_conn *c)
     if (h == NULL || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
     h->c = c;
+    h->hw = httpd_worker_of(c);
+    h->armed = armed;
+    h->in.skip = H2_PREFACE_LEN; /* nghttp2 checks it; we only count it */
     nghttp2_session_callbacks_set_send_callback(cb, send_frames);
     nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, begin_headers);
@@ -525,7 +675,10 @@ struct h2_conn *httpd_h2_new(struct mux_conn *c)
     nghttp2_option_set_max_continuations(opt, 8);        /* CONTINUATION flood */
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     nghttp2_option_set_max_send_header_block_length(opt, 64u << 10);
-    if (nghttp2_session_server_new2(&h->s, cb, h, opt) != 0)
+    if (h->hw != NULL && h->hw->h2_mem == NULL)
+        h->hw->h2_mem = httpd_h2_mem_new(); /* NULL: malloc, as without it */
+    nghttp2_mem *mem = httpd_h2_mem_of(h->hw != NULL ? h->hw->h2_mem : NULL);
+    if (nghttp2_session_server_new3(&h->s, cb, h, opt, mem) != 0)
         goto fail;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
@@ -546,6 +699,128 @@ fail:
     return NULL;
 }
 
+struct h2_conn *httpd_h2_new(struct mux_conn *c, bool armed)
+{
+    struct h2_conn *h = session_new(c, armed);
+    if (h != NULL)
+        pump(h); /* our SETTINGS first: the server preface needs no client bytes */
+    return h;
+}
+
+/* ---- Upgrade: h2c (RFC 7540 3.2) ------------------------------------ */
+
+/* base64url (RFC 4648 5) without padding, or with it: bytes written to
+ * out, or -1 for a byte outside the alphabet, a bad length or no room. */
+static ssize_t b64url_decode(const char *in, size_t n, uint8_t *out, size_t cap)
+{
+    while (n > 0 && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -1;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = in[i];
+        int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
+                : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+                : ch >= '0' && ch <= '9' ? ch - '0' + 52
+                : ch == '-'              ? 62
+                : ch == '_'              ? 63
+                                         : -1;
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (w == cap)
+                return -1;
+            out[w++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return (ssize_t)w;
+}
+
+bool httpd_h2_upgrade_wanted(const struct http_request *req, const struct http_request_info *info)
+{
+    if (req->minor_version != 1 || info->body_len > 0 || info->chunked)
+        return false; /* 1.0 ignores Upgrade; a body would have to be read first */
+    const struct http_header *up = http_header_find(req, "upgrade");
+    if (up == NULL || !http_token_list_has(up->value, up->value_len, "h2c"))
+        return false;
+    bool upgrade = false, settings = false;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http_header *f = &req->headers[i];
+        if (f->name_len != 10 || strncasecmp(f->name, "connection", 10) != 0)
+            continue;
+        upgrade |= http_token_list_has(f->value, f->value_len, "upgrade");
+        settings |= http_token_list_has(f->value, f->value_len, "http2-settings");
+    }
+    /* Exactly one HTTP2-Settings, named as a connection option (3.2.1). */
+    return upgrade && settings && http_header_count(req, "http2-settings") == 1;
+}
+
+/* Stream 1 carries the upgraded request: its fields as HTTP/2 would have
+ * sent them; answered as any stream once the client speaks HTTP/2 (a
+ * client such as curl keeps only 32 KiB that come right after the 101). */
+static int upgrade_stream(struct h2_conn *h, const struct http_request *req)
+{
+    struct h2_stream *st = stream_new(h, 1);
+    if (st == NULL)
+        return NGHTTP2_ERR_NOMEM;
+    if (keep_field(st, (const uint8_t *)":method", 7, (const uint8_t *)req->method,
+                   req->method_len) != 0 ||
+        keep_field(st, (const uint8_t *)":path", 5, (const uint8_t *)req->target,
+                   req->target_len) != 0)
+        return NGHTTP2_ERR_NOMEM;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const struct http_header *f = &req->headers[i];
+        if (keep_field(st, (const uint8_t *)f->name, f->name_len, (const uint8_t *)f->value,
+                       f->value_len) != 0)
+            return NGHTTP2_ERR_NOMEM;
+    }
+    h->upgraded = true;
+    return 0;
+}
+
+/* The client's preface has come after an upgrade: stream 1's answer (if
+ * the client did not reset the stream meanwhile). */
+static int answer_upgrade(struct h2_conn *h)
+{
+    h->upgraded = false;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(h->s, 1);
+    int rc = st != NULL ? respond(h, st) : 0;
+    return rc == 0 || nghttp2_is_fatal(rc) == 0 ? 0 : rc;
+}
+
+int httpd_h2_upgrade(struct mux_conn *c, const struct http_request *req, struct h2_conn **out)
+{
+    static const char switching[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                    "Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+    const struct http_header *f = http_header_find(req, "http2-settings");
+    uint8_t payload[6 * 32]; /* max_settings entries */
+    ssize_t n = b64url_decode(f->value, f->value_len, payload, sizeof payload);
+    if (n < 0 || n % 6 != 0)
+        return 0; /* not a SETTINGS payload: no upgrade (3.2.1), HTTP/1.1 it is */
+    struct h2_conn *h = session_new(c, false);
+    if (h == NULL)
+        return -ENOMEM;
+    int rc = nghttp2_session_upgrade2(h->s, payload, (size_t)n, req->method_id == HTTP_METHOD_HEAD,
+                                      NULL);
+    if (rc != 0) {
+        httpd_h2_free(h);
+        return rc == NGHTTP2_ERR_NOMEM ? -ENOMEM : 0; /* bad values: HTTP/1.1 */
+    }
+    if (mux_conn_send(c, switching, sizeof switching - 1) < 0 || upgrade_stream(h, req) != 0) {
+        httpd_h2_free(h);
+        return -ENOMEM;
+    }
+    pump(h); /* our SETTINGS and the ACK of the client's */
+    *out = h;
+    return 1;
+}
+
 size_t httpd_h2_read(struct h2_conn *h, const char *data, size_t len)
 {
     if (h->closing)
@@ -553,11 +828,15 @@ size_t httpd_h2_read(struct h2_conn *h, const char *data, size_t len)
     if (h->blocked)
         return 0; /* paused: on_writable resumes */
     ssize_t n = nghttp2_session_mem_recv(h->s, (const uint8_t *)data, len);
+    if (n >= 0 && h->upgraded)
+        n = answer_upgrade(h);
     if (n < 0) {
         fail(h, (int)n);
         return len;
     }
+    in_scan(&h->in, (const uint8_t *)data, len);
     pump(h);
+    time_heads(h);
     return len;
 }
 
@@ -569,6 +848,7 @@ void httpd_h2_writable(struct h2_conn *h)
     mux_conn_want_writable(h->c, false);
     mux_conn_resume_read(h->c);
     pump(h);
+    time_heads(h);
 }
 
 void httpd_h2_free(struct h2_conn *h)
@@ -579,7 +859,7 @@ void httpd_h2_free(struct h2_conn *h)
     while (h->streams != NULL) {
         struct h2_stream *st = h->streams;
         h->streams = st->next;
-        stream_free(st);
+        stream_recycle(h->hw, st);
     }
     free(h);
 }

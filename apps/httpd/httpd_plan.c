@@ -1,6 +1,9 @@
 /* httpd_plan.c - the request planner shared by HTTP/1.1 and HTTP/2, and
  * the per-worker state it reads (see httpd_plan.h). */
 #include "httpd_plan.h"
+#ifdef MUX_HTTPD_H2
+#include "httpd_h2.h"
+#endif
 
 #include <errno.h>
 #include <stdint.h>
@@ -71,8 +74,12 @@ void httpd_worker_stop(struct mux_worker *w)
 {
     struct httpd_worker *hw = mux_worker_data(w);
     mux_worker_set_data(w, NULL);
-    if (hw != NULL)
+    if (hw != NULL) {
         http_cache_free(hw->cache);
+#ifdef MUX_HTTPD_H2
+        httpd_h2_worker_free(hw);
+#endif
+    }
     free(hw);
 }
 

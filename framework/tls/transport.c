@@ -290,6 +290,22 @@ static unsigned tls_retry(struct mux_conn *c, uint32_t events)
     return redo;
 }
 
+/* What ALPN chose, once the handshake is done (OpenSSL keeps the bytes
+ * in the session, freed with it in tls_release). */
+static const char *tls_alpn(const struct mux_conn *c, size_t *len)
+{
+    SSL *ssl = ssl_of(c);
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    if (ssl == NULL || !SSL_is_init_finished(ssl))
+        return NULL;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    if (p == NULL || n == 0)
+        return NULL;
+    *len = n;
+    return (const char *)p;
+}
+
 static void tls_release(struct mux_conn *c)
 {
     mux__socket_release(c);
@@ -311,6 +327,7 @@ const struct mux__transport mux__transport_tls = {
     .retry = tls_retry,
     .drop_output = mux__socket_drop_output,
     .close_notify = tls_close_notify,
+    .alpn = tls_alpn,
     .release = tls_release,
 };
 

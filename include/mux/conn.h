@@ -161,6 +161,16 @@ uint64_t mux_conn_id(const struct mux_conn *c);
  * over TLS (server.tls_cert) never read or write it: it carries records. */
 int mux_conn_fd(const struct mux_conn *c);
 
+/* The application protocol the TLS handshake chose by ALPN (RFC 7301),
+ * e.g. "h2" or "http/1.1": *len bytes, NOT NUL-terminated. NULL with
+ * *len = 0 on a connection without TLS, when the client offered no ALPN
+ * or none of the server's protocols (mux_options.tls_alpn), and before
+ * the handshake completed (on_accept runs after it, so from on_accept on
+ * the answer is final). The bytes belong to the framework and stay valid
+ * until on_close returns; copy them to keep them longer. Owning worker's
+ * thread, from any callback, on_close included. */
+const char *mux_conn_alpn(const struct mux_conn *c, size_t *len);
+
 /* Override the idle timeout for this connection (ms, 0 = none). The timer
  * restarts from now; any read or write progress restarts it again. */
 void mux_conn_set_timeout(struct mux_conn *c, unsigned ms);

@@ -134,6 +134,8 @@ static void every_call(struct mux_conn *c, struct pc *p, bool closed, const char
     CALL(mux_conn_set_deadline(c, 20000));
     CALL(mux_conn_peer_str(c, peer, sizeof(peer)));
     CALL((void)mux_conn_fd(c));
+    size_t alpn_len;
+    CALL((void)mux_conn_alpn(c, &alpn_len));
     CALL((void)mux_conn_is_outbound(c));
     if (!closed && !app.in_timer) {
         uint64_t t;

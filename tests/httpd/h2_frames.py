@@ -51,14 +51,20 @@ def check(cond, what):
 class Conn:
     """A raw HTTP/2 client connection."""
 
-    def __init__(self, port, settings=None, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, settings=None, timeout=5.0, sock=None, preface=True):
+        """sock: an open (e.g. TLS) socket instead of a new TCP one;
+        preface=False: send nothing yet (send_preface later)."""
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buf = b""
         self.eof = False
         self.enc = hpack.Encoder()
         self.dec = hpack.Decoder()
         self.server_settings = None
         self.streams = {}  # sid -> [headers, body, sizes, done, reset]
+        if preface:
+            self.send_preface(settings)
+
+    def send_preface(self, settings=None):
         self.sock.sendall(PREFACE + hf.SettingsFrame(0, settings=settings or {}).serialize())
 
     def send(self, *frames):

@@ -18,6 +18,10 @@
  *     connections with every byte verified (900 with select: FD_SETSIZE);
  *   - an OpenSSL client asking for a key update while the server's socket
  *     is full;
+ *   - mux_conn_alpn: an OpenSSL client offering h2, http/1.1, both (in
+ *     either order), an unknown protocol or nothing gets the protocol the
+ *     server chose (its order: h2,http/1.1) or none, the same from
+ *     on_accept to on_close; plain TCP gets none;
  *   - bad certificate or key files (exit 2, also under -t) and SIGHUP
  *     serving a renewed certificate (and keeping it when the next is bad).
  * Poller: MUX_TEST_POLLER (every backend is a ctest variant). A case whose
@@ -58,7 +62,9 @@ static struct {
     struct th_inproc wide; /* no idle timeout: connections wait for the others */
     struct th_inproc proxied; /* server.proxy_protocol too */
     struct th_inproc deep;    /* write_high_water far above what a socket holds */
-    bool srv_up, wide_up, proxied_up, deep_up;
+    struct th_inproc alpn;    /* ALPN h2,http/1.1; alpn_handler */
+    struct th_inproc plain;   /* no TLS; alpn_handler */
+    bool srv_up, wide_up, proxied_up, deep_up, alpn_up, plain_up;
     unsigned long long seed;
 } fx;
 
@@ -133,6 +139,76 @@ static const struct mux_handler tls_handler = {
     .on_accept = t_accept,
     .on_read = t_read,
     .on_close = t_close,
+};
+
+/* ---- the ALPN handler: answers any input with "ALPN=<protocol>\n"
+ * ("-" for none) and closes; counts calls whose answer changed between
+ * on_accept, on_read and on_close. ---- */
+
+struct aconn {
+    char proto[256];
+    size_t len;
+    bool none;
+};
+
+static atomic_ulong alpn_changed, alpn_closed;
+
+static bool alpn_same(const struct mux_conn *c, const struct aconn *a)
+{
+    size_t len = 99;
+    const char *p = mux_conn_alpn(c, &len);
+    if (!p)
+        return a->none && len == 0;
+    return !a->none && len == a->len && memcmp(p, a->proto, len) == 0;
+}
+
+static int a_accept(struct mux_conn *c)
+{
+    struct aconn *a = calloc(1, sizeof(*a));
+    if (!a)
+        return ENOMEM;
+    size_t len = 99;
+    const char *p = mux_conn_alpn(c, &len);
+    a->none = p == NULL;
+    if (p == NULL && len != 0)
+        atomic_fetch_add(&alpn_changed, 1); /* NULL must come with 0 */
+    if (p && len > 0 && len < sizeof(a->proto)) {
+        memcpy(a->proto, p, len);
+        a->len = len;
+    }
+    mux_conn_set_data(c, a);
+    return 0;
+}
+
+static size_t a_read(struct mux_conn *c, const char *data, size_t len)
+{
+    (void)data;
+    struct aconn *a = mux_conn_data(c);
+    if (!alpn_same(c, a))
+        atomic_fetch_add(&alpn_changed, 1);
+    char line[300];
+    int n = a->none ? snprintf(line, sizeof line, "ALPN=-\n")
+                    : snprintf(line, sizeof line, "ALPN=%.*s\n", (int)a->len, a->proto);
+    mux_conn_send(c, line, (size_t)n);
+    mux_conn_close(c);
+    return len;
+}
+
+static void a_close(struct mux_conn *c, int err)
+{
+    (void)err;
+    struct aconn *a = mux_conn_data(c);
+    if (a && !alpn_same(c, a))
+        atomic_fetch_add(&alpn_changed, 1);
+    free(a);
+    atomic_fetch_add(&alpn_closed, 1);
+}
+
+static const struct mux_handler alpn_handler = {
+    .name = "alpn-test",
+    .on_accept = a_accept,
+    .on_read = a_read,
+    .on_close = a_close,
 };
 
 /* ---- helpers ---- */
@@ -247,6 +323,21 @@ static int group_setup(void **state)
     if (th_inproc_start(&fx.deep, &o, &tls_handler, NULL) < 0)
         return -1;
     fx.deep_up = true;
+    mux_options_init(&o); /* the defaults again */
+    o.workers = 2;
+    o.idle_timeout_ms = IDLE_MS;
+    o.edge_triggered = strcmp(b, "epoll-et") == 0;
+    snprintf(o.poller, sizeof o.poller, "%s", o.edge_triggered ? "epoll" : b);
+    snprintf(o.listen[0], sizeof o.listen[0], "127.0.0.1:0");
+    if (th_inproc_start(&fx.plain, &o, &alpn_handler, NULL) < 0)
+        return -1;
+    fx.plain_up = true;
+    snprintf(o.tls_cert, sizeof o.tls_cert, "%.255s", fx.cert);
+    snprintf(o.tls_key, sizeof o.tls_key, "%.255s", fx.key);
+    snprintf(o.tls_alpn, sizeof o.tls_alpn, "h2,http/1.1");
+    if (th_inproc_start(&fx.alpn, &o, &alpn_handler, NULL) < 0)
+        return -1;
+    fx.alpn_up = true;
     return 0;
 }
 
@@ -261,6 +352,10 @@ static int group_teardown(void **state)
     if (fx.proxied_up && th_inproc_stop(&fx.proxied) != 0)
         rc = -1;
     if (fx.deep_up && th_inproc_stop(&fx.deep) != 0)
+        rc = -1;
+    if (fx.alpn_up && th_inproc_stop(&fx.alpn) != 0)
+        rc = -1;
+    if (fx.plain_up && th_inproc_stop(&fx.plain) != 0)
         rc = -1;
     char cmd[512], out[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", fx.dir);
@@ -883,6 +978,87 @@ static void test_concurrent(void **state)
     EVENTUALLY(atomic_load(&n_closed_ok) + atomic_load(&n_closed_reset) >= ok + (unsigned long)n);
 }
 
+/* ---- mux_conn_alpn ---- */
+
+/* One connection to srv (TLS when `wire` is given, NULL = plain; "" =
+ * TLS offering no ALPN): sends a byte, returns the server's answer line
+ * in line (without its newline). Blocking, bounded by socket timeouts. */
+static void alpn_ask(const struct th_inproc *srv, const char *wire, size_t wire_len,
+                     char *line, size_t size)
+{
+    int fd = th_connect_tcp(srv->host, srv->port);
+    assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 10 * th_slowdown()};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    char buf[300];
+    size_t got = 0;
+    if (!wire) {
+        assert_int_equal(th_write_all(fd, "?", 1, 10000), 0);
+        ssize_t r;
+        while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)r;
+    } else {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        assert_non_null(ctx);
+        assert_int_equal(SSL_CTX_load_verify_locations(ctx, fx.ca, NULL), 1);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (wire_len > 0) /* 0 = success for this call */
+            assert_int_equal(SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)wire,
+                                                     (unsigned)wire_len), 0);
+        SSL *ssl = SSL_new(ctx);
+        SSL_set_fd(ssl, fd);
+        SSL_set_tlsext_host_name(ssl, "localhost");
+        SSL_set1_host(ssl, "localhost");
+        assert_int_equal(SSL_connect(ssl), 1);
+        size_t n = 0;
+        assert_int_equal(SSL_write_ex(ssl, "?", 1, &n), 1);
+        size_t r = 0;
+        while (got < sizeof buf - 1 && SSL_read_ex(ssl, buf + got, sizeof buf - 1 - got, &r) == 1)
+            got += r;
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+    }
+    close(fd);
+    buf[got] = '\0';
+    snprintf(line, size, "%.*s", (int)strcspn(buf, "\n"), buf);
+}
+
+static void test_alpn(void **state)
+{
+    (void)state;
+    need_openssl();
+    static const struct {
+        const char *wire; /* the client's ALPN list, wire format; NULL: plain TCP */
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"\x02h2", 3, "ALPN=h2"},
+        {"\x08http/1.1", 9, "ALPN=http/1.1"},
+        {"\x08http/1.1\x02h2", 12, "ALPN=h2"}, /* the server's preference wins */
+        {"\x02h2\x08http/1.1", 12, "ALPN=h2"},
+        {"\x06spdy/3", 7, "ALPN=-"},            /* nothing in common: no ALPN */
+        {"", 0, "ALPN=-"},                      /* the client offers none */
+        {NULL, 0, "ALPN=-"},                    /* plain TCP */
+    };
+    enum { N = sizeof cases / sizeof cases[0], ROUNDS = 3 };
+    unsigned long closed0 = atomic_load(&alpn_closed), changed0 = atomic_load(&alpn_changed);
+    unsigned long long rng = fx.seed ^ 0xa1b2;
+    for (unsigned i = 0; i < N * ROUNDS; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned k = (unsigned)(rng >> 33) % N; /* a random order, every case in turn */
+        if (i < N)
+            k = i;
+        char line[300];
+        alpn_ask(cases[k].wire ? &fx.alpn : &fx.plain, cases[k].wire, cases[k].len, line,
+                 sizeof line);
+        if (strcmp(line, cases[k].want) != 0)
+            fail_msg("case %u: got \"%s\", want \"%s\"", k, line, cases[k].want);
+    }
+    EVENTUALLY(atomic_load(&alpn_closed) >= closed0 + N * ROUNDS);
+    assert_int_equal(atomic_load(&alpn_changed), changed0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -897,7 +1073,7 @@ int main(void)
         cmocka_unit_test(test_vanish),         cmocka_unit_test(test_close_notify),
         cmocka_unit_test(test_shutdown_write), cmocka_unit_test(test_proxy_then_tls),
         cmocka_unit_test(test_key_update_full_socket), cmocka_unit_test(test_drain),
-        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_concurrent),     cmocka_unit_test(test_alpn),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -15,7 +15,7 @@ set grid ytics
 set key outside bottom center horizontal
 set xtics nomirror
 colors = "#d62728 #2ca02c #1f77b4 #ff7f0e"
-set multiplot layout 1,2 title "mux-httpd vs nginx, h2o, lighttpd: wrk -t1 -c50, server on core 0, wrk on core 1 (medians of 3 rounds)"
+set multiplot layout 1,2 title "mux-httpd vs nginx, h2o, lighttpd: wrk -t1 -c50 (HTTP/1.1), h2load -c100 -m100 -t1 (h2c, h2tls); server on core 0, client on core 1 (medians of 3 rounds)"
 set ylabel "requests/s"
 set format y "%.0s%c"
 plot for [i=2:5] rps using i:xtic(1) title columnhead(i) lc rgb word(colors, i - 1)
