@@ -142,38 +142,66 @@ enum {
 /* c->interest: a readiness transport took the socket out of the poller. */
 #define MUX__UNWATCHED (1u << 31)
 
+/* What a connection holds is what an idle one costs, so it is kept small
+ * (136 bytes, from the worker's connpool.c, which adds none): input and
+ * output are a pointer each while empty, and what few connections need
+ * (an outbound handler, a deadline, a PROXY address) is in c->cold, made on
+ * first use. Fields are ordered so no padding is left. */
 struct mux_conn {
     int fd;
-    uint8_t state;  /* enum mux__conn_state: set_state() only */
-    uint8_t wr;     /* enum mux__write_side */
-    uint8_t input;  /* enum mux__input_hint */
-    uint8_t connect; /* enum mux__connect */
+    uint32_t interest;  /* readiness transports: MUX_EV_* registered with the poller */
+    int err;            /* CONNECTING's failure, or one met inside a call: ends it from the loop */
+    unsigned timeout_ms; /* idle timeout, 0 = none */
+    uint8_t state;      /* enum mux__conn_state: set_state() only */
+    uint8_t wr;         /* enum mux__write_side */
+    uint8_t input;      /* enum mux__input_hint */
+    uint8_t connect;    /* enum mux__connect */
+    uint8_t tstate;     /* the transport's own bits */
+    uint8_t slot;       /* index in its connpool block */
     uint16_t flags;
-    uint8_t tstate;  /* the transport's own bits */
-    uint32_t interest; /* readiness transports: MUX_EV_* registered with the poller */
-    int err;           /* CONNECTING's failure, or one met inside a call: ends it from the loop */
     const struct mux__transport *t;
-    void *tp;                    /* the transport's per-connection state, or NULL */
+    void *tp;           /* the transport's per-connection state, or NULL */
     struct mux__worker *w;
-    const struct mux_handler *h; /* the server's, or the one given to mux_worker_connect */
-    struct mux__inbuf in;
-    struct mux__outq out;
     void *data;
     uint64_t id;
+    struct mux__inbuf in;
+    struct mux__outq out;
     struct mux__timer timer; /* idle timeout; deadline; drain quiet check; linger limit */
-    unsigned timeout_ms;     /* idle timeout, 0 = none */
-    uint64_t deadline;       /* mux_conn_set_deadline: worker clock, 0 = none */
     uint64_t last_active;    /* worker clock at the last read or write progress */
     uint64_t last_input;     /* worker clock at the last byte read */
-    struct mux_list node;    /* in w->conns, then w->dead */
-    struct mux_list pending; /* in w->pending while work is deferred */
-    struct mux__peer *proxied; /* the address a PROXY header carried, or NULL */
+    struct mux_list pending; /* in w->pending while work is deferred, in w->dead once released */
+    struct mux__conn_cold *cold; /* or NULL */
 };
 
 struct mux__peer {
     struct sockaddr_storage addr;
     socklen_t len;
 };
+
+/* The rarely needed part of a connection, allocated on first use and
+ * freed when the socket is released. */
+struct mux__conn_cold {
+    const struct mux_handler *h; /* mux_worker_connect's handler, or NULL: the server's */
+    uint64_t deadline;           /* mux_conn_set_deadline: worker clock, 0 = none */
+    struct mux__peer *proxied;   /* the address a PROXY header carried, or NULL */
+};
+
+/* c->cold, made if missing; NULL when out of memory (conn_open.c). */
+struct mux__conn_cold *mux__conn_cold(struct mux_conn *c);
+/* Frees c->cold (at release). */
+void mux__conn_drop_cold(struct mux_conn *c);
+
+/* The handler whose callbacks c runs. */
+static inline const struct mux_handler *mux__conn_handler(const struct mux_conn *c)
+{
+    return c->cold && c->cold->h ? c->cold->h : c->w->handler;
+}
+
+/* mux_conn_set_deadline's time, 0 = none. */
+static inline uint64_t mux__conn_deadline(const struct mux_conn *c)
+{
+    return c->cold ? c->cold->deadline : 0;
+}
 
 /* ---- the worker's entry points ---- */
 
@@ -300,7 +328,7 @@ static inline size_t mux__conn_out_cost(const struct mux_conn *c)
 /* Drops every queued byte and file range (and their count). */
 static inline void mux__conn_drop_output(struct mux_conn *c)
 {
-    c->w->local.bytes_queued -= c->out.bytes;
+    c->w->local.bytes_queued -= mux__outq_bytes(&c->out);
     c->t->drop_output(c);
 }
 

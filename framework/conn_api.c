@@ -96,9 +96,10 @@ MUX_API int mux_conn_peer(const struct mux_conn *c, struct sockaddr_storage *out
 {
     MUX_ASSERT_OWNER(c);
     *len = sizeof(*out);
-    if (c->proxied) { /* the client behind the load balancer */
-        memcpy(out, &c->proxied->addr, c->proxied->len);
-        *len = c->proxied->len;
+    const struct mux__peer *proxied = c->cold ? c->cold->proxied : NULL;
+    if (proxied) { /* the client behind the load balancer */
+        memcpy(out, &proxied->addr, proxied->len);
+        *len = proxied->len;
         return 0;
     }
     if (c->fd < 0)
@@ -157,12 +158,20 @@ MUX_API void mux_conn_set_deadline(struct mux_conn *c, unsigned ms)
     MUX_ASSERT_OWNER(c);
     if (mux__conn_finished(c))
         return;
-    c->deadline = ms ? c->w->now_ms + ms : 0;
+    if (!ms && !c->cold)
+        return; /* no deadline to clear */
+    struct mux__conn_cold *cold = mux__conn_cold(c);
+    if (!cold) { /* ended from the loop, like any failure inside a call */
+        c->err = ENOMEM;
+        mux__worker_defer(c->w, c);
+        return;
+    }
+    cold->deadline = ms ? c->w->now_ms + ms : 0;
     /* Before OPEN the connect or handshake limit owns the timer; the
      * deadline joins once the connection is the handler's. The drain owns
      * it too, and the timeout handler checks the deadline first there. */
     if (c->state >= CONN_OPEN && c->state <= CONN_CLOSING && c->state != CONN_DRAINING)
         mux__conn_arm_idle(c);
     else if (c->state == CONN_DRAINING && ms)
-        mux__timers_arm(&c->w->timers, &c->timer, c->deadline);
+        mux__timers_arm(&c->w->timers, &c->timer, cold->deadline);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "connpool.h"
 #include "mux/log.h"
 #include "net.h"
 #include "proxy_proto.h"
@@ -21,22 +22,41 @@
 
 static _Atomic uint64_t next_conn_id = 1;
 
-/* A connection on fd, in the worker's list and counters, in state NEW. */
+struct mux__conn_cold *mux__conn_cold(struct mux_conn *c)
+{
+    if (!c->cold)
+        c->cold = calloc(1, sizeof(*c->cold));
+    return c->cold;
+}
+
+void mux__conn_drop_cold(struct mux_conn *c)
+{
+    if (!c->cold)
+        return;
+    free(c->cold->proxied);
+    free(c->cold);
+    c->cold = NULL;
+}
+
+/* A connection on fd, in the worker's pool and counters, in state NEW; a
+ * handler other than the server's is kept in its cold part. */
 static struct mux_conn *conn_new(struct mux__worker *w, int fd, const struct mux_handler *h,
                                  const struct mux__transport *t)
 {
-    struct mux_conn *c = calloc(1, sizeof(*c));
+    struct mux_conn *c = mux__connpool_get(&w->conns);
     if (!c)
         return NULL;
-    c->fd = fd;
     c->w = w;
-    c->h = h;
+    if (h != w->handler && (!mux__conn_cold(c) || !(c->cold->h = h))) {
+        mux__connpool_put(&w->conns, c);
+        return NULL;
+    }
+    c->fd = fd;
     c->t = t;
     c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
     c->last_active = c->last_input = w->now_ms;
     c->timeout_ms = w->opts->idle_timeout_ms;
     mux_list_init(&c->pending);
-    mux_list_add_tail(&w->conns, &c->node);
     w->local.open++;
     if (w->opts->tcp_nodelay) {
         int one = 1;
@@ -62,8 +82,8 @@ static void accepted(struct mux_conn *c)
                 mux_conn_peer_str(c, peer, sizeof(peer)), w->index, c->t->name);
     }
     c->flags |= CONN_ACCEPTED;
-    if (c->h->on_accept) {
-        int rc = c->h->on_accept(c);
+    if (mux__conn_handler(c)->on_accept) {
+        int rc = mux__conn_handler(c)->on_accept(c);
         if (rc != 0) {
             mux__conn_fail(c, rc > 0 ? rc : ECONNREFUSED);
             return;
@@ -145,7 +165,7 @@ void mux__conn_handshake(struct mux_conn *c)
 void mux__conn_proxy_header(struct mux_conn *c)
 {
     struct mux__proxy_result r;
-    int n = mux__proxy_parse(mux__inbuf_data(&c->in), c->in.len, &r);
+    int n = mux__proxy_parse(mux__inbuf_data(&c->in), mux__inbuf_len(&c->in), &r);
     if (n == 0)
         return;
     if (n < 0) {
@@ -156,13 +176,15 @@ void mux__conn_proxy_header(struct mux_conn *c)
     }
     mux__inbuf_consume(&c->in, (size_t)n);
     if (r.has_addrs) {
-        c->proxied = malloc(sizeof(*c->proxied));
-        if (!c->proxied) {
+        struct mux__conn_cold *cold = mux__conn_cold(c);
+        struct mux__peer *peer = cold ? malloc(sizeof(*peer)) : NULL;
+        if (!peer) {
             mux__conn_end(c, ENOMEM, END_RESET, "out of memory");
             return;
         }
-        c->proxied->addr = r.src;
-        c->proxied->len = r.src_len;
+        peer->addr = r.src;
+        peer->len = r.src_len;
+        cold->proxied = peer;
     }
     if (c->t->handshake) { /* the handshake's first bytes follow, still in the socket */
         mux__timers_cancel(&c->w->timers, &c->timer);
@@ -221,8 +243,8 @@ static void connected(struct mux_conn *c)
     c->last_active = c->last_input = w->now_ms;
     mux__timers_cancel(&w->timers, &c->timer);
     mux__conn_arm_idle(c);
-    if (c->h->on_connect)
-        c->h->on_connect(c);
+    if (mux__conn_handler(c)->on_connect)
+        mux__conn_handler(c)->on_connect(c);
     if (c->state == CONN_OPEN && (c->flags & CONN_CLOSE_ASKED)) {
         mux__conn_set_state(c, CONN_CLOSING, "app close while connecting");
         c->flags &= ~CONN_WANT_WRITABLE;

@@ -19,10 +19,10 @@
 /* on_read, clamped to what it was offered. */
 static size_t offer(struct mux_conn *c, const char *data, size_t len)
 {
-    size_t n = c->h->on_read(c, data, len);
+    size_t n = mux__conn_handler(c)->on_read(c, data, len);
     if (unlikely(n > len)) {
         mux_log(MUX_LOG_ERROR, "%s: on_read consumed %zu of %zu bytes; clamped",
-                c->h->name ? c->h->name : "handler", n, len);
+                mux__conn_handler(c)->name ? mux__conn_handler(c)->name : "handler", n, len);
         n = len;
     }
     return n;
@@ -31,8 +31,8 @@ static size_t offer(struct mux_conn *c, const char *data, size_t len)
 /* Offers buffered input to on_read while it consumes and may be delivered. */
 void mux__conn_deliver(struct mux_conn *c)
 {
-    while (c->in.len > 0 && mux__conn_can_deliver(c)) {
-        size_t n = offer(c, mux__inbuf_data(&c->in), c->in.len);
+    while (mux__inbuf_len(&c->in) > 0 && mux__conn_can_deliver(c)) {
+        size_t n = offer(c, mux__inbuf_data(&c->in), mux__inbuf_len(&c->in));
         mux__inbuf_consume(&c->in, n);
         if (n == 0)
             break;
@@ -77,8 +77,8 @@ static ssize_t proxy_read(struct mux_conn *c, char *p, size_t avail)
     if (n <= 0)
         return n;
     struct mux__proxy_result r;
-    int hdr = mux__proxy_parse(mux__inbuf_data(&c->in), c->in.len + (size_t)n, &r);
-    size_t take = hdr > 0 ? (size_t)hdr - c->in.len : (size_t)n;
+    int hdr = mux__proxy_parse(mux__inbuf_data(&c->in), mux__inbuf_len(&c->in) + (size_t)n, &r);
+    size_t take = hdr > 0 ? (size_t)hdr - mux__inbuf_len(&c->in) : (size_t)n;
     return c->t->read(c, p, take, false);
 }
 
@@ -222,7 +222,7 @@ void mux__conn_received(struct mux_conn *c, const char *data, size_t len)
     }
     if (c->state != CONN_PROXY_HEADER && !mux__conn_live(c))
         return; /* closing: no more input is delivered */
-    if (c->in.len == 0 && mux__conn_can_deliver(c)) {
+    if (mux__inbuf_len(&c->in) == 0 && mux__conn_can_deliver(c)) {
         c->w->local.bytes_in += len;
         c->last_active = c->last_input = c->w->now_ms;
         size_t n = offer(c, data, len);

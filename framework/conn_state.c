@@ -10,6 +10,7 @@
 
 #include "compiler.h"
 #include "conn.h"
+#include "connpool.h"
 #include "mux/log.h"
 #include "server_priv.h"
 
@@ -104,13 +105,13 @@ void mux__conn_update_interest(struct mux_conn *c)
 /* The deadline (mux_conn_set_deadline) bounds the states the app steers. */
 static bool deadline_applies(const struct mux_conn *c)
 {
-    return c->deadline && c->state >= CONN_OPEN && c->state <= CONN_CLOSING;
+    return mux__conn_deadline(c) && c->state >= CONN_OPEN && c->state <= CONN_CLOSING;
 }
 
 void mux__conn_arm_timer(struct mux_conn *c, uint64_t due)
 {
-    if (deadline_applies(c) && (due == 0 || c->deadline < due))
-        due = c->deadline;
+    if (deadline_applies(c) && (due == 0 || mux__conn_deadline(c) < due))
+        due = mux__conn_deadline(c);
     if (due == 0)
         mux__timers_cancel(&c->w->timers, &c->timer);
     else
@@ -125,7 +126,7 @@ void mux__conn_arm_idle(struct mux_conn *c)
 void mux__conn_timeout(struct mux_conn *c)
 {
     struct mux__worker *w = c->w;
-    if (deadline_applies(c) && w->now_ms >= c->deadline) {
+    if (deadline_applies(c) && w->now_ms >= mux__conn_deadline(c)) {
         mux__conn_end(c, ETIMEDOUT, END_FIN, "deadline");
         return;
     }
@@ -193,8 +194,8 @@ void mux__conn_end(struct mux_conn *c, int err, enum mux__ending how, const char
         mux_log(MUX_LOG_DEBUG, "conn %llu closed: %s (%s)", (unsigned long long)c->id,
                 close_reason(err), why);
     w->local.closed_by[mux__close_reason_index(err)]++;
-    if ((c->flags & CONN_ACCEPTED) && c->h->on_close)
-        c->h->on_close(c, err);
+    if ((c->flags & CONN_ACCEPTED) && mux__conn_handler(c)->on_close)
+        mux__conn_handler(c)->on_close(c, err);
     mux__conn_drop_output(c);
     mux__inbuf_free(&c->in, &w->inpool);
     if (!linger) {
@@ -216,10 +217,8 @@ void mux__conn_release(struct mux_conn *c)
     c->t->release(c);
     close(c->fd);
     c->fd = -1;
-    free(c->proxied);
-    c->proxied = NULL;
-    mux_list_remove(&c->node);
-    mux_list_add_tail(&w->dead, &c->node);
+    mux__conn_drop_cold(c);
+    mux_list_add_tail(&w->dead, &c->pending);
     w->local.open--;
     w->local.closed++;
     if (c->flags & CONN_COUNTED)
@@ -269,10 +268,10 @@ void mux__conn_kill(struct mux_conn *c, int err)
 
 void mux__conn_free(struct mux_conn *c)
 {
-    mux_list_remove(&c->node);
+    mux_list_remove(&c->pending);
     if (c->t->free && c->t->free(c))
         return; /* an operation still refers to it: the transport frees it */
-    free(c);
+    mux__connpool_put(&c->w->conns, c);
 }
 
 /* ---- closing when the state's work is done ---- */
@@ -293,7 +292,7 @@ static bool output_done(const struct mux_conn *c)
  * been silent for a while; a last peek makes sure nothing is waiting. */
 static bool drained(struct mux_conn *c)
 {
-    if (!output_done(c) || c->in.len > 0 || !mux__conn_can_read(c) || c->input != INPUT_EMPTY)
+    if (!output_done(c) || mux__inbuf_len(&c->in) > 0 || !mux__conn_can_read(c) || c->input != INPUT_EMPTY)
         return false;
     uint64_t due = c->last_input + drain_quiet_ms(c);
     if (c->w->now_ms < due) {
@@ -332,14 +331,14 @@ static bool shut_write_when_flushed(struct mux_conn *c)
  * (after the app shut its side, when it has on_eof). True if it closed. */
 static bool input_done_settled(struct mux_conn *c)
 {
-    bool held = c->in.len > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
-    if (!held && c->h->on_eof && !(c->flags & CONN_EOF_TOLD)) {
+    bool held = mux__inbuf_len(&c->in) > 0 && (c->flags & (CONN_READ_PAUSED | CONN_READ_BLOCKED));
+    if (!held && mux__conn_handler(c)->on_eof && !(c->flags & CONN_EOF_TOLD)) {
         c->flags |= CONN_EOF_TOLD;
-        c->h->on_eof(c);
+        mux__conn_handler(c)->on_eof(c);
         mux__worker_defer(c->w, c); /* settle again after what it did */
         return false;
     }
-    if (output_done(c) && !held && (!c->h->on_eof || c->wr != WR_OPEN)) {
+    if (output_done(c) && !held && (!mux__conn_handler(c)->on_eof || c->wr != WR_OPEN)) {
         mux__conn_end(c, 0, END_FIN, "peer FIN, output flushed");
         return true;
     }

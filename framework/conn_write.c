@@ -21,17 +21,17 @@ static void after_write(struct mux_conn *c)
         bool unreported = o->edge_triggered || c->t->holds_input;
         if (unreported)
             c->input = INPUT_MAYBE;
-        if (c->in.len > 0 || unreported)
+        if (mux__inbuf_len(&c->in) > 0 || unreported)
             mux__worker_defer(c->w, c); /* deliver what waited */
     }
     if (!(c->flags & CONN_WANT_WRITABLE) || !mux__conn_can_send(c))
         return;
-    if (!c->h->on_writable) {
+    if (!mux__conn_handler(c)->on_writable) {
         c->flags &= ~CONN_WANT_WRITABLE;
         return;
     }
     size_t before = mux__conn_out_cost(c);
-    c->h->on_writable(c);
+    mux__conn_handler(c)->on_writable(c);
     if (mux__conn_out_cost(c) == before && (c->flags & CONN_WANT_WRITABLE))
         c->flags &= ~CONN_WANT_WRITABLE; /* neither refilled nor turned off: the loop would spin */
 }
@@ -120,7 +120,7 @@ MUX_API int mux_conn_sendfile(struct mux_conn *c, int fd, off_t offset, size_t l
 MUX_API size_t mux_conn_pending(const struct mux_conn *c)
 {
     MUX_ASSERT_OWNER(c);
-    return c->out.bytes;
+    return mux__outq_bytes(&c->out);
 }
 
 MUX_API void mux_conn_want_writable(struct mux_conn *c, bool on)

@@ -1,6 +1,9 @@
 /* outq.h - a connection's output queue (private): a list of pooled memory
  * chunks and file ranges, exported as an iovec for one gather write.
- * Pure data structure; the write path is conn_write.c. One thread only. */
+ * While empty it is one NULL pointer: the list's ends and counts are
+ * allocated with the first chunk and freed with the last, so an idle
+ * connection pays 8 bytes for it. Pure data structure; the write path is
+ * conn_write.c. One thread only. */
 #ifndef MUX_OUTQ_H
 #define MUX_OUTQ_H
 
@@ -22,21 +25,38 @@ struct mux__chunk {
     char data[];
 };
 
-struct mux__outq {
+/* A non-empty queue: head and tail are never NULL. */
+struct mux__outq_list {
     struct mux__chunk *head, *tail;
     size_t bytes;   /* pending, memory and file */
     unsigned files; /* file ranges queued (each holds a descriptor) */
 };
 
-/* Bytes plus one block per file range: what the queue holds on to. */
-static inline size_t mux__outq_cost(const struct mux__outq *q, size_t block_size)
-{
-    return q->bytes + (size_t)q->files * block_size;
-}
+struct mux__outq {
+    struct mux__outq_list *s; /* NULL while empty */
+};
 
 static inline bool mux__outq_empty(const struct mux__outq *q)
 {
-    return q->head == NULL;
+    return q->s == NULL;
+}
+
+/* Pending bytes, memory and file. */
+static inline size_t mux__outq_bytes(const struct mux__outq *q)
+{
+    return q->s ? q->s->bytes : 0;
+}
+
+/* The first chunk, or NULL. */
+static inline struct mux__chunk *mux__outq_head(const struct mux__outq *q)
+{
+    return q->s ? q->s->head : NULL;
+}
+
+/* Bytes plus one block per file range: what the queue holds on to. */
+static inline size_t mux__outq_cost(const struct mux__outq *q, size_t block_size)
+{
+    return q->s ? q->s->bytes + (size_t)q->s->files * block_size : 0;
 }
 
 /* Copies len bytes in. 0 or -ENOMEM (then nothing was queued). */
@@ -53,7 +73,7 @@ int mux__outq_iov(const struct mux__outq *q, struct iovec *iov, int max, size_t 
 /* After the first `count` chunks (all memory), does a file range come next? */
 static inline bool mux__outq_file_follows(const struct mux__outq *q, int count)
 {
-    const struct mux__chunk *c = q->head;
+    const struct mux__chunk *c = mux__outq_head(q);
     while (c && count-- > 0)
         c = c->next;
     return c && c->fd >= 0;
@@ -62,7 +82,8 @@ static inline bool mux__outq_file_follows(const struct mux__outq *q, int count)
 /* The head chunk if it is a file range, else NULL. */
 static inline struct mux__chunk *mux__outq_head_file(const struct mux__outq *q)
 {
-    return q->head && q->head->fd >= 0 ? q->head : NULL;
+    struct mux__chunk *h = mux__outq_head(q);
+    return h && h->fd >= 0 ? h : NULL;
 }
 
 /* Drops n written bytes from the front (memory chunks, or the head file
@@ -71,5 +92,8 @@ void mux__outq_advance(struct mux__outq *q, struct mux__bufpool *pool, size_t n)
 
 /* Drops everything. */
 void mux__outq_clear(struct mux__outq *q, struct mux__bufpool *pool);
+
+/* Moves every chunk of src to the end of dst; src is empty after. */
+void mux__outq_splice(struct mux__outq *dst, struct mux__outq *src);
 
 #endif

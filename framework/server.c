@@ -147,6 +147,32 @@ static rlim_t fds_needed(const struct mux_server *s)
     return (rlim_t)s->opts.max_connections + 16 * (rlim_t)s->nworkers + 64;
 }
 
+/* fs.nr_open: the most a privileged process may raise its hard limit to. */
+static rlim_t nr_open(void)
+{
+    unsigned long long n = 0;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    if (f) {
+        if (fscanf(f, "%llu", &n) != 1)
+            n = 0;
+        fclose(f);
+    }
+    return (rlim_t)n;
+}
+
+/* A hard limit below what max_connections needs is raised toward it, up
+ * to fs.nr_open, when the process may (root with CAP_SYS_RESOURCE); else
+ * it stays, and the warning below names it. */
+static void raise_hard_limit(struct rlimit *rl, rlim_t want)
+{
+    if (rl->rlim_max == RLIM_INFINITY || rl->rlim_max >= want)
+        return;
+    rlim_t cap = nr_open();
+    struct rlimit more = {.rlim_cur = rl->rlim_cur, .rlim_max = cap && cap < want ? cap : want};
+    if (more.rlim_max > rl->rlim_max && setrlimit(RLIMIT_NOFILE, &more) == 0)
+        *rl = more;
+}
+
 /* Raises the soft RLIMIT_NOFILE toward the hard one (as redis and memcached
  * do) and warns when max_connections still cannot fit. */
 static void raise_fd_limit(const struct mux_server *s)
@@ -155,6 +181,8 @@ static void raise_fd_limit(const struct mux_server *s)
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return;
     rlim_t want = fds_needed(s);
+    if (rl.rlim_cur < want)
+        raise_hard_limit(&rl, want);
     if (rl.rlim_cur < want && rl.rlim_cur < rl.rlim_max) {
         rlim_t old = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
@@ -166,7 +194,8 @@ static void raise_fd_limit(const struct mux_server *s)
     }
     if (rl.rlim_cur < want)
         mux_log(MUX_LOG_WARN, "max_connections = %u needs about %llu descriptors but the limit "
-                "is %llu (hard %llu): raise it (ulimit -n) or lower max_connections",
+                "is %llu (hard %llu): raise it (ulimit -n; as root up to fs.nr_open) or lower "
+                "max_connections",
                 s->opts.max_connections, (unsigned long long)want,
                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 }

@@ -43,11 +43,11 @@ int mux__worker_init(struct mux__worker *w, struct mux_server *srv, unsigned ind
     w->pops = mux__poller_find(srv->poller);
     if (!w->pops)
         return -EINVAL;
-    mux_list_init(&w->conns);
+    mux__connpool_init(&w->conns);
     mux_list_init(&w->pending);
     mux_list_init(&w->dead);
     mux__timers_init(&w->timers);
-    mux__bufpool_init(&w->inpool, srv->opts.read_buffer, POOL_KEEP);
+    mux__bufpool_init(&w->inpool, MUX__INBUF_BLOCK(srv->opts.read_buffer), POOL_KEEP);
     mux__bufpool_init(&w->outpool, OUTQ_CHUNK, POOL_KEEP);
     atomic_init(&w->stop_requested, false);
     atomic_init(&w->hurry_requested, false);
@@ -88,6 +88,7 @@ void mux__worker_destroy(struct mux__worker *w)
     mux__posts_destroy(&w->posts);
     mux__bufpool_destroy(&w->inpool);
     mux__bufpool_destroy(&w->outpool);
+    mux__connpool_destroy(&w->conns);
 }
 
 void mux__worker_request_stop(struct mux__worker *w)
@@ -191,11 +192,9 @@ static void begin_stop(struct mux__worker *w)
 {
     w->stopping = true;
     w->stop_deadline = w->now_ms + w->opts->shutdown_grace_ms;
-    struct mux_list *n, *next;
-    for (n = w->conns.next; n != &w->conns; n = next) {
-        next = n->next;
-        mux__conn_drain(mux_list_entry(n, struct mux_conn, node));
-    }
+    struct mux_conn *c = NULL;
+    while ((c = mux__connpool_next(&w->conns, c)) != NULL)
+        mux__conn_drain(c);
 }
 
 /* The transport a new accepted connection gets: TLS when the server has
@@ -263,13 +262,17 @@ static void trim_pools(struct mux__worker *w)
 static void free_dead(struct mux__worker *w)
 {
     while (!mux_list_empty(&w->dead))
-        mux__conn_free(mux_list_entry(w->dead.next, struct mux_conn, node));
+        mux__conn_free(mux_list_entry(w->dead.next, struct mux_conn, pending));
 }
 
 static void kill_all(struct mux__worker *w, int err)
 {
-    while (!mux_list_empty(&w->conns))
-        mux__conn_kill(mux_list_entry(w->conns.next, struct mux_conn, node), err);
+    while (w->local.open > 0) { /* on_close may connect anew: those go too */
+        struct mux_conn *c = NULL;
+        while ((c = mux__connpool_next(&w->conns, c)) != NULL)
+            if (c->state != CONN_CLOSED)
+                mux__conn_kill(c, err);
+    }
     free_dead(w);
 }
 
@@ -327,7 +330,7 @@ void *mux__worker_run(void *arg)
     if (w->handler->on_worker_start)
         w->handler->on_worker_start(mux__worker_pub(w));
 
-    while (!(w->stopping && (mux_list_empty(&w->conns) || w->now_ms >= w->stop_deadline))) {
+    while (!(w->stopping && (w->local.open == 0 || w->now_ms >= w->stop_deadline))) {
         int n = w->pops->wait(w->poller, ev, EVENTS_PER_WAIT, wait_timeout(w));
         w->batch = n > 0 ? (unsigned)n : 0;
         w->now_ms = mux__clock_ms();
@@ -347,7 +350,7 @@ void *mux__worker_run(void *arg)
         trim_pools(w);
         publish_stats(w);
     }
-    if (!mux_list_empty(&w->conns))
+    if (w->local.open > 0)
         mux_log(MUX_LOG_WARN, "worker %u: shutdown grace period over, closing the rest",
                 w->index);
     kill_all(w, ESHUTDOWN);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "bufpool.h"
+#include "connpool.h"
 #include "handoff.h"
 #include "list.h"
 #include "mux/conn.h"
@@ -54,7 +55,7 @@ struct mux__worker {
     _Atomic(struct ssl_ctx_st *) tls_reload;     /* main thread -> worker: a reloaded one (tls.c) */
     unsigned char *tls_buf;                      /* one TLS record of scratch, allocated on use */
 
-    struct mux_list conns;   /* every connection not yet freed */
+    struct mux__connpool conns; /* every connection not yet freed (local.open: not released) */
     struct mux_list pending; /* connections with deferred work (conn.c) */
     struct mux_list dead;    /* finished, freed at the end of the iteration */
 

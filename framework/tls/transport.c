@@ -178,7 +178,7 @@ static bool ktls_send(const struct mux_conn *c)
 static ssize_t gather_record(const struct mux_conn *c, unsigned char *buf, bool ktls)
 {
     size_t n = 0;
-    for (const struct mux__chunk *k = c->out.head; k && n < MUX__TLS_RECORD; k = k->next) {
+    for (const struct mux__chunk *k = mux__outq_head(&c->out); k && n < MUX__TLS_RECORD; k = k->next) {
         size_t room = MUX__TLS_RECORD - n;
         if (k->fd < 0) {
             size_t m = k->end - k->start < room ? k->end - k->start : room;
@@ -217,7 +217,7 @@ static unsigned char *scratch(struct mux__worker *w)
  * at its tail), as OpenSSL requires. */
 static ssize_t send_record(struct mux_conn *c, size_t *wanted)
 {
-    const struct mux__chunk *head = c->out.head;
+    const struct mux__chunk *head = mux__outq_head(&c->out);
     bool ktls = ktls_send(c);
     if (head->fd >= 0 && ktls) {
         size_t want = head->remaining < (1u << 20) ? head->remaining : (1u << 20);

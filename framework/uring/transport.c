@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "connpool.h"
 #include "fault.h"
 #include "mux/log.h"
 #include "poller.h"
@@ -119,7 +120,7 @@ static int ur_want(struct mux_conn *c, uint32_t want)
 {
     struct uconn *u = uc(c);
     bool linger = c->state == CONN_LINGER;
-    bool on = (want & MUX_EV_READ) && (linger || !(c->in.len > 0 && mux_list_linked(&c->pending)));
+    bool on = (want & MUX_EV_READ) && (linger || !(mux__inbuf_len(&c->in) > 0 && mux_list_linked(&c->pending)));
     if (on && u->recv.state == UOP_IDLE && !u->released) {
         arm_recv(c);
     } else if (!on && u->recv.state == UOP_ARMED) {
@@ -263,15 +264,7 @@ static void ur_drop_output(struct mux_conn *c)
     }
     /* The kernel may still read these blocks: park them until the send
      * completes. */
-    struct mux__outq *p = &u->pinned;
-    if (p->tail)
-        p->tail->next = c->out.head;
-    else
-        p->head = c->out.head;
-    p->tail = c->out.tail;
-    p->bytes += c->out.bytes;
-    p->files += c->out.files;
-    memset(&c->out, 0, sizeof(c->out));
+    mux__outq_splice(&u->pinned, &c->out);
 }
 
 /* ---- life ---- */
@@ -402,7 +395,7 @@ static void recv_done(struct mux_conn *c, struct uconn *u, const struct mux__pol
 
 static void send_done(struct mux_conn *c, struct uconn *u, int res, struct mux__io_event *ev)
 {
-    if (u->pinned.head) { /* dropped while in flight: nothing to account */
+    if (!mux__outq_empty(&u->pinned)) { /* dropped while in flight: nothing to account */
         mux__outq_clear(&u->pinned, &c->w->outpool);
         return;
     }
@@ -477,7 +470,7 @@ static void ur_complete(struct mux__worker *w, const struct mux__poll_event *pe,
         if (!busy(u)) {
             r->orphans--;
             free_state(r, c);
-            free(c);
+            mux__connpool_put(&c->w->conns, c);
         }
         ev->c = NULL;
         ev->kind = IO_NONE;

@@ -56,20 +56,20 @@ static void fill(struct mux__inbuf *b, struct mux__bufpool *p, size_t max, const
 static void test_inbuf_consumed_bytes(void **state)
 {
     struct mux__bufpool p;
-    mux__bufpool_init(&p, 16, 4);
+    mux__bufpool_init(&p, MUX__INBUF_BLOCK(16), 4);
     struct mux__inbuf b = {0};
     fill(&b, &p, 64, "hello ");
     mux__inbuf_consume(&b, 2);
-    assert_int_equal(b.len, 4);
+    assert_int_equal(mux__inbuf_len(&b), 4);
     assert_memory_equal(mux__inbuf_data(&b), "llo ", 4);
     fill(&b, &p, 64, "world");
-    assert_int_equal(b.len, 9);
+    assert_int_equal(mux__inbuf_len(&b), 9);
     assert_memory_equal(mux__inbuf_data(&b), "llo world", 9);
     mux__inbuf_release_if_empty(&b, &p);
-    assert_non_null(b.data); /* bytes pending: kept */
+    assert_non_null(b.blk); /* bytes pending: kept */
     mux__inbuf_consume(&b, 9);
     mux__inbuf_release_if_empty(&b, &p);
-    assert_null(b.data); /* idle: holds no buffer */
+    assert_null(b.blk); /* idle: holds no buffer */
     assert_int_equal(p.nfree, 1);
     mux__bufpool_destroy(&p);
 }
@@ -77,7 +77,7 @@ static void test_inbuf_consumed_bytes(void **state)
 static void test_inbuf_grows_to_cap_then_refuses(void **state)
 {
     struct mux__bufpool p;
-    mux__bufpool_init(&p, 16, 4);
+    mux__bufpool_init(&p, MUX__INBUF_BLOCK(16), 4);
     struct mux__inbuf b = {0};
     size_t total = 0, avail;
     char *dst;
@@ -89,21 +89,21 @@ static void test_inbuf_grows_to_cap_then_refuses(void **state)
     }
     assert_int_equal(avail, 0); /* cap reached, not out of memory */
     assert_int_equal(total, 100);
-    assert_int_equal(b.len, 100);
+    assert_int_equal(mux__inbuf_len(&b), 100);
     mux__inbuf_free(&b, &p);
-    assert_null(b.data);
+    assert_null(b.blk);
     mux__bufpool_destroy(&p);
 }
 
 static void test_inbuf_slides_partial_message(void **state)
 {
     struct mux__bufpool p;
-    mux__bufpool_init(&p, 16, 4);
+    mux__bufpool_init(&p, MUX__INBUF_BLOCK(16), 4);
     struct mux__inbuf b = {0};
     fill(&b, &p, 1000, "0123456789abcdef"); /* full block */
     mux__inbuf_consume(&b, 12);
     fill(&b, &p, 1000, "XYZ");               /* slides "cdef" down, no growth */
-    assert_int_equal(b.cap, 16);
+    assert_int_equal(mux__inbuf_cap(&b), 16);
     assert_memory_equal(mux__inbuf_data(&b), "cdefXYZ", 7);
     mux__inbuf_free(&b, &p);
     mux__bufpool_destroy(&p);
@@ -115,7 +115,7 @@ static void test_outq_iov_and_partial_writes(void **state)
     mux__bufpool_init(&p, sizeof(struct mux__chunk) + 8, 8);
     struct mux__outq q = {0};
     assert_int_equal(mux__outq_append(&q, &p, "abcdefghijklmnopqrst", 20), 0);
-    assert_int_equal(q.bytes, 20);
+    assert_int_equal(mux__outq_bytes(&q), 20);
     struct iovec iov[8];
     size_t total;
     int n = mux__outq_iov(&q, iov, 8, &total);
@@ -131,7 +131,7 @@ static void test_outq_iov_and_partial_writes(void **state)
     assert_int_equal(total, 12);
     mux__outq_advance(&q, &p, 12);
     assert_true(mux__outq_empty(&q));
-    assert_int_equal(q.bytes, 0);
+    assert_int_equal(mux__outq_bytes(&q), 0);
     mux__outq_clear(&q, &p);
     mux__bufpool_destroy(&p);
 }
@@ -146,7 +146,7 @@ static void test_outq_file_range_splits_iov(void **state)
     mux__outq_append(&q, &p, "head", 4);
     assert_int_equal(mux__outq_append_file(&q, &p, fd, 10, 100), 0);
     mux__outq_append(&q, &p, "tail", 4);
-    assert_int_equal(q.bytes, 108);
+    assert_int_equal(mux__outq_bytes(&q), 108);
     struct iovec iov[8];
     size_t total;
     assert_int_equal(mux__outq_iov(&q, iov, 8, &total), 1); /* stops at the file */
@@ -192,7 +192,7 @@ static int group_setup(void **state)
 static void test_inbuf_one_byte_at_a_time_when_full(void **state)
 {
     struct mux__bufpool p;
-    mux__bufpool_init(&p, 16, 4);
+    mux__bufpool_init(&p, MUX__INBUF_BLOCK(16), 4);
     struct mux__inbuf b = {0};
     fill(&b, &p, 64, "0123456789abcdef");
     char expect[17] = "0123456789abcdef";
@@ -202,7 +202,7 @@ static void test_inbuf_one_byte_at_a_time_when_full(void **state)
         char *dst = mux__inbuf_space(&b, &p, 64, &avail);
         assert_non_null(dst);
         assert_int_equal(avail, 1); /* the freed byte, at the end */
-        assert_int_equal(b.cap, 16); /* slid, not grown */
+        assert_int_equal(mux__inbuf_cap(&b), 16); /* slid, not grown */
         *dst = (char)('A' + i % 26);
         mux__inbuf_commit(&b, 1);
         memmove(expect, expect + 1, 15);
@@ -223,17 +223,18 @@ struct inbuf_model {
 
 static void inbuf_check(const struct mux__inbuf *b, const struct inbuf_model *m)
 {
-    assert_int_equal(b->len, m->len);
+    assert_int_equal(mux__inbuf_len(b), m->len);
     if (m->len)
         assert_memory_equal(mux__inbuf_data(b), m->bytes, m->len);
-    assert_true(b->data == NULL || b->start + b->len <= b->cap);
+    assert_true(b->blk == NULL || b->blk->start + b->blk->len <= b->blk->cap);
 }
 
 /* One read: space, then a random part of it (or all of it). */
 static void inbuf_read(struct mux__inbuf *b, struct mux__bufpool *p, size_t max_input,
                        struct inbuf_model *m)
 {
-    size_t cap_before = b->data ? b->cap : p->block_size, len_before = b->len, avail;
+    size_t cap_before = b->blk ? b->blk->cap : p->block_size - sizeof(struct mux__inblock);
+    size_t len_before = mux__inbuf_len(b), avail;
     char *dst = mux__inbuf_space(b, p, max_input, &avail);
     if (!dst) {
         assert_int_equal(avail, 0); /* not out of memory: the cap */
@@ -243,7 +244,7 @@ static void inbuf_read(struct mux__inbuf *b, struct mux__bufpool *p, size_t max_
     assert_true(avail > 0);
     assert_true(avail <= max_input - m->len);
     if (len_before < cap_before) /* room existed: slide, never grow */
-        assert_int_equal(b->cap, cap_before);
+        assert_int_equal(mux__inbuf_cap(b), cap_before);
     size_t n = th_rand() % 2 ? avail : 1 + th_rand() % avail;
     for (size_t i = 0; i < n; i++) /* writes every byte it was offered: ASan checks the room */
         dst[i] = (char)(m->next + i);
@@ -263,7 +264,7 @@ static void inbuf_consume(struct mux__inbuf *b, size_t n, struct inbuf_model *m)
 static void inbuf_random_round(size_t block, size_t max_input, int steps)
 {
     struct mux__bufpool p;
-    mux__bufpool_init(&p, block, 2);
+    mux__bufpool_init(&p, MUX__INBUF_BLOCK(block), 2);
     struct mux__inbuf b = {0};
     struct inbuf_model m = {.bytes = malloc(max_input)};
     assert_non_null(m.bytes);
@@ -280,16 +281,16 @@ static void inbuf_random_round(size_t block, size_t max_input, int steps)
         if (op >= 17) { /* the read path releases an idle buffer */
             mux__inbuf_release_if_empty(&b, &p);
             if (m.len == 0) {
-                assert_null(b.data);
+                assert_null(b.blk);
                 assert_int_equal(p.in_use, 0);
             } else {
-                assert_non_null(b.data);
+                assert_non_null(b.blk);
             }
         }
         inbuf_check(&b, &m);
     }
     mux__inbuf_free(&b, &p);
-    assert_null(b.data);
+    assert_null(b.blk);
     assert_int_equal(p.in_use, 0);
     mux__bufpool_destroy(&p);
     free(m.bytes);
@@ -397,8 +398,9 @@ static size_t check_iov(const struct mux__outq *q, const struct outq_model *m, i
 
 static void check_outq(const struct mux__outq *q, const struct outq_model *m, size_t block)
 {
-    assert_int_equal(q->bytes, m->bytes);
-    assert_int_equal(q->files, m->files);
+    assert_int_equal(mux__outq_bytes(q), m->bytes);
+    assert_int_equal(q->s ? q->s->files : 0, m->files);
+    assert_true(!q->s || q->s->head); /* a header only with a chunk */
     assert_int_equal(mux__outq_cost(q, block), m->bytes + (size_t)m->files * block);
     assert_int_equal(mux__outq_empty(q), m->head == m->tail);
     const struct mux__chunk *f = mux__outq_head_file(q);
@@ -477,8 +479,8 @@ static void outq_random_round(size_t block, int steps)
     for (int i = 0; i < nfds; i++)
         assert_int_equal(fcntl(fds[i], F_GETFD), -1);
     assert_true(mux__outq_empty(&q));
-    assert_int_equal(q.bytes, 0);
-    assert_int_equal(q.files, 0);
+    assert_int_equal(mux__outq_bytes(&q), 0);
+    assert_null(q.s); /* empty: no header */
     assert_int_equal(p.in_use, 0);
     mux__bufpool_destroy(&p);
     free(buf);
@@ -541,18 +543,18 @@ static void test_outq_files_and_cost(void **state)
     assert_int_equal(mux__outq_append_file(&q, &p, a, 0, 0), 0); /* empty range */
     assert_int_equal(mux__outq_append(&q, &p, "xy", 2), 0);
     assert_int_equal(mux__outq_append_file(&q, &p, b, 5, 1000), 0);
-    assert_int_equal(q.files, 2);
+    assert_int_equal(q.s->files, 2);
     assert_int_equal(mux__outq_cost(&q, p.block_size), 1002 + 2 * p.block_size);
     mux__outq_advance(&q, &p, 0); /* the empty range at the head finishes */
-    assert_int_equal(q.files, 1);
+    assert_int_equal(q.s->files, 1);
     assert_int_equal(fcntl(a, F_GETFD), -1);
     mux__outq_advance(&q, &p, 2); /* "xy" written: the range is next */
     assert_non_null(mux__outq_head_file(&q));
     mux__outq_advance(&q, &p, 999);
-    assert_int_equal(q.files, 1);
+    assert_int_equal(q.s->files, 1);
     assert_int_equal(mux__outq_cost(&q, p.block_size), 1 + p.block_size);
     mux__outq_advance(&q, &p, 1);
-    assert_int_equal(q.files, 0);
+    assert_null(q.s); /* empty: no header */
     assert_int_equal(fcntl(b, F_GETFD), -1);
     assert_int_equal(mux__outq_cost(&q, p.block_size), 0);
     assert_true(mux__outq_empty(&q));

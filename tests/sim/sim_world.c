@@ -476,9 +476,9 @@ static void check_step(struct sim_world *W)
             continue;
         live++;
         size_t bound = out_bound_per_conn(W);
-        if (k->conn->out.bytes > bound)
+        if (mux__outq_bytes(&k->conn->out) > bound)
             sim_fail("client %u: %zu bytes queued, more than the bound %zu (not reading: %d)", i,
-                     k->conn->out.bytes, bound, !k->reading);
+                     mux__outq_bytes(&k->conn->out), bound, !k->reading);
     }
     size_t out_bytes = (size_t)W->w->outpool.in_use * W->w->outpool.block_size;
     size_t out_bound = (live + 1) * (out_bound_per_conn(W) + 8 * W->w->outpool.block_size);
@@ -499,16 +499,16 @@ static void check_idle(struct sim_world *W)
         struct mux_conn *c = k->conn;
         if (!c || (c->interest & MUX__UNWATCHED) || c->err)
             continue;
-        if (!k->refused && c->in.len > 0 && mux__conn_can_deliver(c))
+        if (!k->refused && mux__inbuf_len(&c->in) > 0 && mux__conn_can_deliver(c))
             sim_fail("client %u: %zu bytes of input buffered, not delivered, and the worker "
-                     "waits", i, c->in.len);
+                     "waits", i, mux__inbuf_len(&c->in));
         if (c->state >= CONN_OPEN && c->state <= CONN_CLOSING && !mux__outq_empty(&c->out) &&
             !(c->interest & MUX_EV_WRITE))
             sim_fail("client %u: %zu bytes queued and nothing watches for writability", i,
-                     c->out.bytes);
+                     mux__outq_bytes(&c->out));
         if ((c->flags & CONN_READ_BLOCKED) && mux__conn_out_cost(c) <= W->w->opts->write_low_water)
             sim_fail("client %u: reading stays blocked with %zu bytes queued (low water %zu)", i,
-                     c->out.bytes, W->w->opts->write_low_water);
+                     mux__outq_bytes(&c->out), W->w->opts->write_low_water);
         if (mux__conn_can_read(c) && (k->sock.c2s.len > 0 || k->sock.c2s_fin) &&
             !(c->interest & MUX_EV_READ))
             sim_fail("client %u: input waits in the socket and nothing watches for it", i);
@@ -520,8 +520,8 @@ static void check_end(struct sim_world *W, uint64_t exit_time)
 {
     struct mux__worker *w = W->w;
     deliver_resets(W);
-    if (!mux_list_empty(&w->conns))
-        sim_fail("the worker ended with connections in its list");
+    if (w->conns.live != 0)
+        sim_fail("the worker ended with %zu connections not freed", w->conns.live);
     if (w->timers.n != 0)
         sim_fail("%u connection timers still armed at the end", w->timers.n);
     if (w->inpool.in_use || w->outpool.in_use)
