@@ -33,9 +33,12 @@ void mux__uop_set(struct mux__uop *op, enum mux__uop_state to, const char *why)
     op->state = (uint8_t)to;
 }
 
-/* Single issuer with deferred task work where the kernel has them, else
- * cooperative task work, else plain. */
-static int ring_init(struct io_uring *ring)
+/* Single issuer with deferred task work where the kernel has them (and
+ * the switch allows), else cooperative task work, else plain; the
+ * completion queue 8x the submission queue, so a turn's completions for
+ * thousands of connections do not spill into the kernel's overflow list.
+ * Sets URING_F_DEFER when the first kind was made. */
+static int ring_init(struct mux__ring *p)
 {
     static const unsigned tries[] = {
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -44,17 +47,37 @@ static int ring_init(struct io_uring *ring)
     };
     int rc = -EINVAL;
     /* Under valgrind the worker sleeps in poll(2) on the ring's fd
-     * (wait_completions), and deferred task work does not wake a poll. */
-    size_t first = RUNNING_ON_VALGRIND ? 1 : 0;
-    for (size_t i = first; i < sizeof(tries) / sizeof(tries[0]); i++) {
+     * (mux__ring_wait), and deferred task work does not wake a poll. */
+    bool defer = !RUNNING_ON_VALGRIND && mux__uring_allowed(URING_F_DEFER);
+    for (size_t i = defer ? 0 : 1; i < sizeof(tries) / sizeof(tries[0]); i++) {
         struct io_uring_params prm;
         memset(&prm, 0, sizeof(prm));
-        prm.flags = tries[i];
-        rc = io_uring_queue_init_params(RING_ENTRIES, ring, &prm);
+        prm.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        prm.cq_entries = RING_ENTRIES * 8;
+        rc = io_uring_queue_init_params(RING_ENTRIES, &p->ring, &prm);
+        if (rc == 0 && i == 0)
+            p->feats |= URING_F_DEFER;
+        if (rc == 0 && i > 0 && defer)
+            mux_log(MUX_LOG_INFO, "io_uring: no deferred task work here, using %s",
+                    tries[i] ? "cooperative task work" : "plain task work");
         if (rc != -EINVAL)
             return rc;
     }
     return rc;
+}
+
+/* Registering the ring's fd lets every io_uring_enter skip the fd table
+ * lookup (liburing then enters by the registered index). */
+static void register_ring_fd(struct mux__ring *p)
+{
+    if (!mux__uring_allowed(URING_F_REGRING))
+        return;
+    int rc = io_uring_register_ring_fd(&p->ring);
+    if (rc == 1)
+        p->feats |= URING_F_REGRING;
+    else
+        mux_log(MUX_LOG_INFO, "io_uring: ring fd not registered (%s)",
+                strerror(rc < 0 ? -rc : EINVAL));
 }
 
 /* The provided-buffer ring: its entries and the buffers in one anonymous
@@ -97,17 +120,19 @@ int mux__ring_ready(struct mux__ring *p)
         return 0;
     if (p->rc < 0)
         return p->rc;
-    int rc = ring_init(&p->ring);
+    int rc = ring_init(p);
     p->rc = rc < 0 ? rc : 1;
     p->sleep_in_poll = RUNNING_ON_VALGRIND != 0;
     if (rc < 0) {
         mux_log(MUX_LOG_ERROR, "io_uring: cannot set up a ring: %s", strerror(-rc));
         return rc;
     }
+    register_ring_fd(p);
     rc = buffers_init(p);
     if (rc < 0) /* readiness still works; connections stay on the readiness path */
         mux_log(MUX_LOG_WARN, "io_uring: no provided buffers (%s): readiness only",
                 strerror(-rc));
+    mux__uring_log_features(p->feats);
     return 0;
 }
 

@@ -25,6 +25,21 @@
 #define URING_BUFS 1024u /* a power of two; 2 MiB per worker */
 #define URING_MAX_IOV 64
 
+/* The newer features a ring may use (mux__ring.feats), each probed when
+ * the ring is made and left out where the kernel refuses it (or the
+ * test-only switch says so, uring/features.c). */
+enum {
+    URING_F_DEFER = 1u << 0,   /* IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (6.1) */
+    URING_F_REGRING = 1u << 1, /* the ring fd registered: enters skip the fd lookup (5.18) */
+    URING_F_DIRECT = 1u << 2,  /* connections as direct descriptors (uring/direct.c) */
+    URING_F_INC = 1u << 3,     /* provided buffers consumed incrementally (6.12) */
+};
+
+/* False when the test-only switch (MUX_URING_WITHOUT) turns feature off. */
+bool mux__uring_allowed(unsigned feature);
+/* Logs once per process which features `used` has and which it lacks. */
+void mux__uring_log_features(unsigned used);
+
 #define URING_IGNORED UINT64_MAX /* user_data of requests whose results do not matter */
 #define URING_OP_TAG (1ull << 63) /* user_data of a struct mux__uop (poll data has fd < 2^31) */
 
@@ -62,6 +77,7 @@ struct mux__usend {
 struct mux__ring {
     struct io_uring ring;
     int rc;             /* 0: not made yet, 1: ready, < 0: could not be made */
+    unsigned feats;     /* URING_F_* in use */
     struct io_uring_buf_ring *br; /* provided buffers: the ring, then the buffers */
     char *bufs;
     size_t br_size;     /* bytes mapped at br */
