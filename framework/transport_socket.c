@@ -20,8 +20,13 @@ ssize_t mux__socket_send_file(struct mux_conn *c, struct mux__chunk *f, size_t *
         return -EIO;
     off_t off = f->offset;
     ssize_t n = sendfile(c->fd, f->fd, &off, *wanted);
-    if (n > 0)
+    if (n > 0) {
+        /* Short: the socket is full, or the file ended early (it shrank).
+         * Only the next call can tell (EAGAIN, or 0 and -EIO below), so do
+         * not claim a full socket: edge triggered, none would be reported. */
+        *wanted = (size_t)n;
         return n;
+    }
     if (n == 0)
         return -EIO; /* the file shrank under us: the promised length cannot be sent */
     if (errno == EAGAIN || errno == EINTR)
